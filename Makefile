@@ -1,0 +1,51 @@
+# Everything a fresh clone needs, from only Python >= 3.11 and make.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: setup test lint typecheck pytest validate demo dev emulator bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+validate: setup
+	DAGSTER_HOME= $(BIN)/dagster definitions validate -m scarf_etl.definitions
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck validate pytest
+
+demo: setup
+	$(BIN)/python -m scarf_etl.demo
+
+dev: setup
+	mkdir -p $${DAGSTER_HOME:-.dagster_home}
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+
+emulator: setup
+	$(BIN)/scarf-etl emulator --port $${PORT:-8765}
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .dagster_home .pytest_cache .mypy_cache .ruff_cache
