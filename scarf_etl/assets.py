@@ -1,0 +1,306 @@
+"""The Dagster assets: raw (API -> files), lake (files -> parquet), warehouse (parquet -> DuckDB)
+for each export, plus the dimension snapshot. Thin: each asset resolves its window and settings,
+calls one library function per day and reports what happened through `MaterializeResult`.
+
+Every asset shares the daily partitions and `BackfillPolicy.single_run()`, so a year's backfill
+(or `--select '*' --partition-range A...B`) is one run. Lake and warehouse assets read only
+local files: re-materializing them applies a normalization fix to history without API calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from scarf_etl import checks
+from scarf_etl.dimensions import DIMENSION_TABLES, fetch_dimensions, list_owner_packages
+from scarf_etl.lake import (
+    build_aggregates_partition,
+    build_events_partition,
+    lake_partition_file,
+    rejected_partition_file,
+)
+from scarf_etl.normalize import NormalizeStats, RawEventFile
+from scarf_etl.partitions import daily_partitions, days_in_window
+from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
+from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
+
+API_POOL = "scarf_api"
+WAREHOUSE_POOL = "scarf_warehouse"
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+@dataclass(frozen=True)
+class Export:
+    """One Scarf export followed through the three layers."""
+
+    dataset: str  # raw dataset and warehouse table name
+    description: str
+
+    @property
+    def raw_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", self.dataset])
+
+    @property
+    def lake_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["lake", self.dataset])
+
+    @property
+    def warehouse_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["scarf", self.dataset])
+
+    @property
+    def is_events(self) -> bool:
+        return self.dataset != "aggregates"
+
+
+AGGREGATES = Export("aggregates", "AggregateV1 breakdowns per package and day (NDJSON export)")
+PACKAGE_EVENTS = Export("package_events", "Package download events (v2 CSV, one per package)")
+PIXEL_EVENTS = Export("pixel_events", "Documentation pixel view events (v2 CSV)")
+EXPORTS = (AGGREGATES, PACKAGE_EVENTS, PIXEL_EVENTS)
+
+
+def window_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    return days_in_window(context.partition_time_window)
+
+
+def window_metadata(days: Sequence[dt.date]) -> dict[str, object]:
+    return {"first_day": days[0].isoformat(), "last_day": days[-1].isoformat(), "days": len(days)}
+
+
+def build_raw_asset(export: Export) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=export.raw_key,
+        description=f"Raw API bytes: {export.description}.",
+        group_name="raw",
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        pool=API_POOL,
+        kinds={"python", "file"},
+    )
+    def raw_export(
+        context: dg.AssetExecutionContext,
+        scarf_api: ScarfApiResource,
+        scarf_storage: ScarfStorageResource,
+    ) -> dg.MaterializeResult:
+        settings = scarf_storage.settings()
+        days = window_days(context)
+        with scarf_api.get_client() as client:
+            package_ids: tuple[str, ...] = ()
+            if export.dataset == "package_events":
+                package_ids = tuple(p.uuid for p in list_owner_packages(client, settings))
+            plan = FetchPlan(export.dataset, settings.owner, settings.owner_kind, package_ids)
+            fetched = fetch_days(client, plan, days, settings.data_dir)
+        fetched_bytes = sum(day.bytes for day in fetched)
+        context.log.info(
+            f"fetched {export.dataset} for {len(days)} day(s): {fetched_bytes} bytes "
+            f"in {sum(len(day.files) for day in fetched)} file(s)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                **window_metadata(days),
+                "files": sum(len(day.files) for day in fetched),
+                "bytes_fetched": fetched_bytes,
+                "packages": len(package_ids) if export.dataset == "package_events" else None,
+            }
+        )
+
+    return raw_export
+
+
+def _sum_stats(stats: Sequence[NormalizeStats]) -> dict[str, int]:
+    return {
+        "rows_in": sum(s.rows_in for s in stats),
+        "duplicates_dropped": sum(s.duplicates for s in stats),
+        "out_of_window_dropped": sum(s.out_of_window for s in stats),
+        "rows_rejected": sum(s.rejected for s in stats),
+        "rows_out": sum(s.rows_out for s in stats),
+    }
+
+
+def build_lake_asset(export: Export) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=export.lake_key,
+        description=f"Typed parquet partitions (zstd): {export.description}.",
+        group_name="lake",
+        deps=[export.raw_key],
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        kinds={"polars", "parquet"},
+    )
+    def lake_export(
+        context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
+    ) -> dg.MaterializeResult:
+        settings = scarf_storage.settings()
+        days = window_days(context)
+        stats: list[NormalizeStats] = []
+        extra_columns: set[str] = set()
+        for day in days:
+            raw_day = read_raw_day(settings.data_dir, export.dataset, day)
+            if export.is_events:
+                day_stats = build_events_partition(
+                    [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
+                    table=export.dataset,
+                    day=day,
+                    owner=raw_day.owner,
+                    data_dir=settings.data_dir,
+                )
+            else:
+                (raw_file,) = raw_day.files
+                day_stats = build_aggregates_partition(
+                    raw_file.path, day=day, owner=raw_day.owner, data_dir=settings.data_dir
+                )
+            stats.append(day_stats)
+            extra_columns.update(day_stats.extra_columns)
+            context.log.info(f"{export.dataset} {day.isoformat()}: {day_stats}")
+        totals = _sum_stats(stats)
+        return dg.MaterializeResult(
+            metadata={
+                **window_metadata(days),
+                **totals,
+                "dagster/row_count": totals["rows_out"],
+                "extra_columns": ", ".join(sorted(extra_columns)),
+                "path": str(
+                    lake_partition_file(settings.data_dir, export.dataset, days[0]).parent.parent
+                ),
+            }
+        )
+
+    return lake_export
+
+
+def _warehouse_check_specs(export: Export) -> list[dg.AssetCheckSpec]:
+    key = export.warehouse_key
+    specs = [
+        dg.AssetCheckSpec(
+            checks.ROWS_MATCH_LAKE, asset=key, description="DuckDB rows equal parquet rows per day"
+        ),
+        dg.AssetCheckSpec(
+            checks.DAY_NOT_EMPTY, asset=key, description="Each day has rows (WARN: may be quiet)"
+        ),
+    ]
+    if export.is_events:
+        specs.append(
+            dg.AssetCheckSpec(
+                checks.UNIQUE_EVENT_ID, asset=key, description="event_id is unique per day"
+            )
+        )
+    else:
+        specs.append(
+            dg.AssetCheckSpec(
+                checks.TOTALS_MATCH_EVENTS,
+                asset=key,
+                description="The `total` breakdown equals loaded package events (WARN)",
+                additional_deps=[PACKAGE_EVENTS.warehouse_key],
+            )
+        )
+    return specs
+
+
+def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
+    # Aggregates load after package events so the totals check compares against fresh events.
+    deps = [export.lake_key] + ([] if export.is_events else [PACKAGE_EVENTS.warehouse_key])
+
+    @dg.asset(
+        key=export.warehouse_key,
+        description=f"DuckDB table scarf.{export.dataset}: {export.description}.",
+        group_name="warehouse",
+        deps=deps,
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        pool=WAREHOUSE_POOL,
+        check_specs=_warehouse_check_specs(export),
+        kinds={"duckdb"},
+    )
+    def warehouse_table(
+        context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
+    ) -> dg.MaterializeResult:
+        settings = scarf_storage.settings()
+        warehouse = scarf_storage.warehouse()
+        warehouse.ensure_schema()
+        days = window_days(context)
+        loaded = 0
+        for day in days:
+            rows = warehouse.load_partition(
+                export.dataset,
+                day,
+                settings.owner,
+                lake_partition_file(settings.data_dir, export.dataset, day),
+                rejected_partition_file(settings.data_dir, export.dataset, day),
+            )
+            context.log.info(f"scarf.{export.dataset} {day.isoformat()}: {rows} rows loaded")
+            loaded += rows
+        results = [
+            checks.rows_match_lake(warehouse, settings, export.dataset, days),
+            checks.day_not_empty(warehouse, export.dataset, days, settings.owner),
+        ]
+        if export.is_events:
+            results.append(checks.event_id_unique(warehouse, export.dataset, days, settings.owner))
+        else:
+            results.append(checks.totals_match_events(warehouse, days, settings.owner))
+        return dg.MaterializeResult(
+            metadata={
+                **window_metadata(days),
+                "dagster/row_count": loaded,
+                "table": f"scarf.{export.dataset}",
+                "warehouse": str(settings.duckdb_path),
+            },
+            check_results=results,
+        )
+
+    return warehouse_table
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            dg.AssetKey(["scarf", table]),
+            description=f"DuckDB table scarf.{table}: replaced with the API's state on each run.",
+            group_name="dimensions",
+            kinds={"duckdb"},
+        )
+        for table in DIMENSION_TABLES
+    ],
+    # Dimensions are snapshots, not daily facts; they share the daily partitions only so one
+    # run (and `--select '*' --partition-range`) refreshes everything together.
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    name="scarf_dimensions",
+)
+def scarf_dimensions(
+    context: dg.AssetExecutionContext,
+    scarf_api: ScarfApiResource,
+    scarf_storage: ScarfStorageResource,
+) -> Sequence[dg.MaterializeResult]:
+    settings = scarf_storage.settings()
+    refreshed_at = dt.datetime.now(dt.UTC)
+    with scarf_api.get_client() as client:
+        snapshot = fetch_dimensions(client, settings, refreshed_at)
+    warehouse = scarf_storage.warehouse()
+    warehouse.ensure_schema()
+    results = []
+    for table, frame in snapshot.frames.items():
+        rows = warehouse.replace_dimension(table, frame)
+        context.log.info(f"scarf.{table}: {rows} rows")
+        results.append(
+            dg.MaterializeResult(
+                asset_key=dg.AssetKey(["scarf", table]),
+                metadata={"dagster/row_count": rows, "refreshed_at": refreshed_at.isoformat()},
+            )
+        )
+    return results
+
+
+def build_export_assets() -> list[dg.AssetsDefinition]:
+    return [
+        builder(export)
+        for export in EXPORTS
+        for builder in (build_raw_asset, build_lake_asset, build_warehouse_asset)
+    ]
+
+
+ALL_ASSETS = [*build_export_assets(), scarf_dimensions]

@@ -1,0 +1,139 @@
+"""Dimension snapshots: the owner's organization, members, packages and package settings,
+fetched from the API and shaped into typed frames for `Warehouse.replace_dimension`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from scarf_etl.client import Package, ScarfClient, ScarfNotFoundError
+from scarf_etl.settings import PipelineSettings
+
+UTC_TIMESTAMP = pl.Datetime("us", "UTC")
+
+# One explicit schema per dimension table; columns are the API's fields in snake_case.
+DIMENSION_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "organizations": {
+        "name": pl.String(),
+        "description": pl.String(),
+        "website": pl.String(),
+        "billing_email": pl.String(),
+        "created_at": UTC_TIMESTAMP,
+        "updated_at": UTC_TIMESTAMP,
+    },
+    "organization_members": {
+        "organization_name": pl.String(),
+        "username": pl.String(),
+        "role": pl.String(),
+    },
+    "packages": {
+        "uuid": pl.String(),
+        "owner": pl.String(),
+        "name": pl.String(),
+        "short_description": pl.String(),
+        "long_description": pl.String(),
+        "website": pl.String(),
+        "library_type": pl.String(),
+        "created_at": UTC_TIMESTAMP,
+    },
+    "package_permissions": {
+        "package_id": pl.String(),
+        "username": pl.String(),
+        "permission_level": pl.String(),
+    },
+    "package_routes": {
+        "package_id": pl.String(),
+        "id": pl.String(),
+        "outgoing_url": pl.String(),
+        "template_path": pl.String(),
+    },
+    "package_domains": {
+        "package_id": pl.String(),
+        "id": pl.String(),
+        "name": pl.String(),
+    },
+}
+DIMENSION_TABLES = tuple(DIMENSION_SCHEMAS)
+
+# The column that names whose snapshot a row belongs to; `packages` has its own `owner` field
+# (the package's owner), which for an owner's snapshot is the same account.
+SNAPSHOT_OWNER_COLUMN = "owner"
+
+
+@dataclass(frozen=True)
+class DimensionSnapshot:
+    frames: Mapping[str, pl.DataFrame]
+
+    def row_counts(self) -> dict[str, int]:
+        return {table: frame.height for table, frame in self.frames.items()}
+
+
+def list_owner_packages(client: ScarfClient, settings: PipelineSettings) -> list[Package]:
+    """The packages whose events belong to the owner, in a stable order."""
+    if settings.owner_kind == "organization":
+        packages = client.list_organization_packages(settings.owner)
+    else:
+        packages = [p for p in client.list_packages() if p.owner == settings.owner]
+    return sorted(packages, key=lambda package: package.uuid)
+
+
+def fetch_dimensions(
+    client: ScarfClient, settings: PipelineSettings, refreshed_at: dt.datetime
+) -> DimensionSnapshot:
+    rows: dict[str, list[dict[str, Any]]] = {table: [] for table in DIMENSION_TABLES}
+    if settings.owner_kind == "organization":
+        rows["organizations"].append(_record(client.get_organization(settings.owner)))
+        rows["organization_members"].extend(
+            _records(client.list_organization_members(settings.owner))
+        )
+    packages = list_owner_packages(client, settings)
+    rows["packages"].extend(_records(packages))
+    for package in packages:
+        rows["package_permissions"].extend(
+            _records(client.get_package_permissions(package.uuid), package_id=package.uuid)
+        )
+        rows["package_routes"].extend(
+            _records(_optional(client.list_package_routes, package.uuid), package_id=package.uuid)
+        )
+        rows["package_domains"].extend(
+            _records(_optional(client.list_package_domains, package.uuid), package_id=package.uuid)
+        )
+    frames = {
+        table: _frame(table, table_rows, settings.owner, refreshed_at)
+        for table, table_rows in rows.items()
+    }
+    return DimensionSnapshot(frames=frames)
+
+
+def _optional(fetch: Any, package_id: str) -> list[Any]:
+    # Routes and domains exist only for file and python packages; for the other kinds the API
+    # answers 404, which here means "none", not an error.
+    try:
+        result: list[Any] = fetch(package_id)
+    except ScarfNotFoundError:
+        return []
+    return result
+
+
+def _record(item: Any, **extra: Any) -> dict[str, Any]:
+    return {**dataclasses.asdict(item), **extra}
+
+
+def _records(items: Iterable[Any], **extra: Any) -> list[dict[str, Any]]:
+    return [_record(item, **extra) for item in items]
+
+
+def _frame(
+    table: str, rows: list[dict[str, Any]], owner: str, refreshed_at: dt.datetime
+) -> pl.DataFrame:
+    schema = DIMENSION_SCHEMAS[table]
+    shaped = [{column: row.get(column) for column in schema} for row in rows]
+    frame = pl.DataFrame(shaped, schema=schema, orient="row")
+    if SNAPSHOT_OWNER_COLUMN not in schema:
+        frame = frame.with_columns(pl.lit(owner, pl.String()).alias(SNAPSHOT_OWNER_COLUMN))
+    return frame.with_columns(pl.lit(refreshed_at, UTC_TIMESTAMP).alias("refreshed_at"))

@@ -1,0 +1,216 @@
+"""The raw layer: the API's bytes on disk, one folder per dataset and UTC day.
+
+    data/raw/<dataset>/date=YYYY-MM-DD/<file>      exactly what the API sent
+    data/raw/<dataset>/date=YYYY-MM-DD/_manifest.json
+
+A day's folder is built in a staging folder and swapped into place only once every download of
+the day is complete and its manifest written, so a reader never sees half a day: either the
+previous complete fetch or the new one. The lake reads the manifest, never a directory listing,
+so a stray file cannot leak into the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scarf_etl.client import Download, ExportRequest, ScarfClient
+from scarf_etl.settings import OwnerKind
+
+MANIFEST_NAME = "_manifest.json"
+STAGING_PREFIX = ".staging-"
+RETIRED_PREFIX = ".retired-"
+DATASETS = ("aggregates", "package_events", "pixel_events")
+# Days fetched per batch: enough requests in flight to use the client's concurrency on
+# single-package owners, few enough that a failure late in a year's backfill keeps earlier days.
+DAYS_PER_BATCH = 8
+
+
+class RawDataMissingError(FileNotFoundError):
+    """A day has no complete raw fetch; the message says which asset to materialize."""
+
+
+@dataclass(frozen=True)
+class RawFile:
+    path: Path
+    package_id: str | None
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RawDay:
+    dataset: str
+    day: dt.date
+    owner: str
+    files: tuple[RawFile, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(file.bytes for file in self.files)
+
+
+def raw_day_dir(data_dir: Path, dataset: str, day: dt.date) -> Path:
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown raw dataset {dataset!r}; expected one of {DATASETS}")
+    return data_dir / "raw" / dataset / f"date={day.isoformat()}"
+
+
+def read_raw_day(data_dir: Path, dataset: str, day: dt.date) -> RawDay:
+    """The complete raw fetch of a day, from its manifest."""
+    folder = raw_day_dir(data_dir, dataset, day)
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise RawDataMissingError(
+            f"No complete raw {dataset} for {day.isoformat()} in {folder}: materialize the "
+            f"raw_{dataset} asset for that partition first (it calls the API)."
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    files = tuple(
+        RawFile(
+            path=folder / entry["name"],
+            package_id=entry.get("package_id"),
+            bytes=int(entry["bytes"]),
+        )
+        for entry in manifest["files"]
+    )
+    return RawDay(dataset=dataset, day=day, owner=str(manifest["owner"]), files=files)
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What to fetch for one dataset: the owner and, for package events, its packages."""
+
+    dataset: str
+    owner: str
+    owner_kind: OwnerKind
+    package_ids: tuple[str, ...] = ()
+
+    def requests_for_day(self, staging: Path, day: dt.date) -> list[ExportRequest]:
+        end = day + dt.timedelta(days=1)
+        if self.dataset == "aggregates":
+            return [
+                ExportRequest(
+                    kind="aggregates",
+                    owner=self.owner,
+                    owner_kind=self.owner_kind,
+                    start=day,
+                    end=end,
+                    dest=staging / "aggregates.ndjson",
+                )
+            ]
+        if self.dataset == "pixel_events":
+            return [
+                ExportRequest(
+                    kind="pixel_events",
+                    owner=self.owner,
+                    start=day,
+                    end=end,
+                    dest=staging / "pixel_events.csv",
+                )
+            ]
+        return [
+            ExportRequest(
+                kind="package_events",
+                owner=self.owner,
+                package_id=package_id,
+                start=day,
+                end=end,
+                dest=staging / f"{package_id}.csv",
+            )
+            for package_id in self.package_ids
+        ]
+
+
+def fetch_days(
+    client: ScarfClient, plan: FetchPlan, days: Sequence[dt.date], data_dir: Path
+) -> list[RawDay]:
+    """Download every day of `days` and swap each complete day into place.
+
+    Days are fetched in batches; a failure leaves earlier batches in place and no partial day.
+    """
+    fetched: list[RawDay] = []
+    for batch in _batches(days, DAYS_PER_BATCH):
+        stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
+        try:
+            requests = [
+                request for day in batch for request in plan.requests_for_day(stagings[day], day)
+            ]
+            downloads = client.download_all(requests) if requests else []
+            for day in batch:
+                day_downloads = [d for d in downloads if d.request.start == day]
+                fetched.append(_publish_day(plan, day, stagings[day], day_downloads, data_dir))
+        finally:
+            for staging in stagings.values():
+                shutil.rmtree(staging, ignore_errors=True)
+    return fetched
+
+
+def _batches(days: Sequence[dt.date], size: int) -> Iterable[Sequence[dt.date]]:
+    for start in range(0, len(days), size):
+        yield days[start : start + size]
+
+
+def _new_staging_dir(data_dir: Path, dataset: str, day: dt.date) -> Path:
+    parent = raw_day_dir(data_dir, dataset, day).parent
+    staging = parent / f"{STAGING_PREFIX}{day.isoformat()}-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish_day(
+    plan: FetchPlan,
+    day: dt.date,
+    staging: Path,
+    downloads: Sequence[Download],
+    data_dir: Path,
+) -> RawDay:
+    files = tuple(
+        RawFile(path=d.path, package_id=d.request.package_id, bytes=d.bytes) for d in downloads
+    )
+    manifest = {
+        "dataset": plan.dataset,
+        "day": day.isoformat(),
+        "owner": plan.owner,
+        "fetched_at": dt.datetime.now(dt.UTC).isoformat(),
+        "files": [
+            {
+                "name": d.path.name,
+                "package_id": d.request.package_id,
+                "bytes": d.bytes,
+                "content_type": d.content_type,
+                "url": d.url,
+                "attempts": d.attempts,
+            }
+            for d in downloads
+        ],
+    }
+    manifest_tmp = staging / f"{MANIFEST_NAME}.tmp"
+    manifest_tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(manifest_tmp, staging / MANIFEST_NAME)
+
+    final = raw_day_dir(data_dir, plan.dataset, day)
+    # A directory cannot be replaced atomically while it has content: move the old day aside,
+    # move the new one in, then delete the old. A crash in between leaves a `.retired-` folder
+    # (harmless, removed by the next fetch of that day) and at worst no folder for the day,
+    # which reads as "not fetched" rather than as half a day.
+    retired = final.parent / f"{RETIRED_PREFIX}{day.isoformat()}-{uuid.uuid4().hex}"
+    if final.exists():
+        final.rename(retired)
+    staging.rename(final)
+    shutil.rmtree(retired, ignore_errors=True)
+    for leftover in final.parent.glob(f"{RETIRED_PREFIX}{day.isoformat()}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return RawDay(
+        dataset=plan.dataset,
+        day=day,
+        owner=plan.owner,
+        files=tuple(
+            RawFile(path=final / f.path.name, package_id=f.package_id, bytes=f.bytes) for f in files
+        ),
+    )

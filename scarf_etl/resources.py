@@ -1,0 +1,50 @@
+"""Dagster resources: configuration plus a way to get the thing configured. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from scarf_etl.client import ClientSettings, ScarfClient
+from scarf_etl.settings import PipelineSettings, load_settings
+from scarf_etl.warehouse import Warehouse
+
+DEFAULT_MAX_CONCURRENCY = 4
+
+
+class ScarfApiResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The Scarf API. The token comes from `EnvVar("SCARF_API_TOKEN")`, resolved at launch, so
+    run config only ever holds the variable's name."""
+
+    token: str
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+
+    @contextmanager
+    def get_client(self) -> Iterator[ScarfClient]:
+        settings = load_settings()
+        client_settings = ClientSettings(
+            v1_url=settings.api_url,
+            v2_url=settings.api_v2_url,
+            max_concurrency=self.max_concurrency,
+        )
+        with ScarfClient(self.token, client_settings) as client:
+            yield client
+
+
+class ScarfStorageResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """Whose data, and where it lives: the SCARF_* variables, read when the step runs."""
+
+    def settings(self) -> PipelineSettings:
+        return load_settings()
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings().duckdb_path)
+
+
+def default_resources() -> dict[str, object]:
+    return {
+        "scarf_api": ScarfApiResource(token=dg.EnvVar("SCARF_API_TOKEN")),
+        "scarf_storage": ScarfStorageResource(),
+    }

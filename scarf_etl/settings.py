@@ -1,0 +1,60 @@
+"""Pipeline settings from the environment, read when a run starts (never at import).
+
+The contract's variables are listed in DESIGN.md and `.env.example`. The token is not here: it
+reaches the client through a Dagster `EnvVar`, so it never sits in run config or metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+DEFAULT_API_URL = "https://scarf.sh/api/v1"
+DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
+DEFAULT_DATA_DIR = "./data"
+OWNER_KINDS = ("organization", "user")
+
+OwnerKind = Literal["organization", "user"]
+
+
+class SettingsError(ValueError):
+    """A configuration variable is missing or invalid; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    owner: str
+    owner_kind: OwnerKind
+    api_url: str
+    api_v2_url: str
+    data_dir: Path
+    duckdb_path: Path
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
+    """Resolve the SCARF_* variables, applying the documented defaults."""
+    env = os.environ if environ is None else environ
+    owner = env.get("SCARF_OWNER", "").strip()
+    if not owner:
+        raise SettingsError(
+            "SCARF_OWNER is not set: set it to the Scarf organization name or username whose "
+            "data you export (see .env.example)."
+        )
+    owner_kind = env.get("SCARF_OWNER_KIND", "").strip() or "organization"
+    if owner_kind not in OWNER_KINDS:
+        raise SettingsError(
+            f"SCARF_OWNER_KIND must be 'organization' or 'user', not {owner_kind!r}."
+        )
+    data_dir = Path(env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
+    duckdb_path = Path(env.get("SCARF_DUCKDB_PATH", "").strip() or data_dir / "warehouse.duckdb")
+    return PipelineSettings(
+        owner=owner,
+        owner_kind=cast(OwnerKind, owner_kind),
+        api_url=(env.get("SCARF_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/"),
+        api_v2_url=(env.get("SCARF_API_V2_URL", "").strip() or DEFAULT_API_V2_URL).rstrip("/"),
+        data_dir=data_dir,
+        duckdb_path=duckdb_path,
+    )

@@ -1,0 +1,58 @@
+"""What a person wants to see after a load: rows per warehouse table, and a couple of answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+EXAMPLE_QUERIES: dict[str, str] = {
+    "Downloads per package per day (last 7 days loaded)": """
+        SELECT event_date, package_name, downloads
+        FROM scarf.downloads_per_package_per_day
+        ORDER BY event_date DESC, downloads DESC
+        LIMIT 10
+    """,
+    "Top companies by events": """
+        SELECT origin_company, events
+        FROM scarf.top_companies
+        ORDER BY events DESC
+        LIMIT 5
+    """,
+}
+
+
+def table_row_counts(duckdb_path: Path) -> list[tuple[str, int]]:
+    """Rows per base table of schema `scarf`, read-only (safe beside a running load)."""
+    if not duckdb_path.exists():
+        return []
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'scarf' AND table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+        return [
+            (name, int(connection.execute(f'SELECT count(*) FROM scarf."{name}"').fetchone()[0]))  # type: ignore[index]
+            for (name,) in tables
+        ]
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers], *[["" if v is None else str(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)) for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def run_example_queries(duckdb_path: Path) -> str:
+    parts: list[str] = []
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        for title, sql in EXAMPLE_QUERIES.items():
+            cursor = connection.execute(sql)
+            headers = [column[0] for column in cursor.description or []]
+            parts.append(
+                f"{title}:\n{' '.join(sql.split())}\n{format_table(headers, cursor.fetchall())}"
+            )
+    return "\n\n".join(parts)
