@@ -1,0 +1,52 @@
+"""The Scarf HTTP client: typed endpoints, streamed exports, retries, typed errors.
+
+Imports httpx and the standard library only; it knows nothing of Dagster.
+"""
+
+from scarf_etl.client.client import ScarfClient
+from scarf_etl.client.errors import (
+    AttemptRecord,
+    IncompleteDownloadError,
+    ScarfAuthError,
+    ScarfBadRequestError,
+    ScarfError,
+    ScarfForbiddenError,
+    ScarfNotFoundError,
+    ScarfResponseError,
+    ScarfRetriesExhaustedError,
+)
+from scarf_etl.client.exports import Download, ExportKind, ExportRequest
+from scarf_etl.client.models import (
+    Organization,
+    OrganizationMember,
+    Package,
+    PackageDomain,
+    PackagePermission,
+    PackagePermissionSet,
+    PackageRoute,
+)
+from scarf_etl.client.settings import ClientSettings
+
+__all__ = [
+    "AttemptRecord",
+    "ClientSettings",
+    "Download",
+    "ExportKind",
+    "ExportRequest",
+    "IncompleteDownloadError",
+    "Organization",
+    "OrganizationMember",
+    "Package",
+    "PackageDomain",
+    "PackagePermission",
+    "PackagePermissionSet",
+    "PackageRoute",
+    "ScarfAuthError",
+    "ScarfBadRequestError",
+    "ScarfClient",
+    "ScarfError",
+    "ScarfForbiddenError",
+    "ScarfNotFoundError",
+    "ScarfResponseError",
+    "ScarfRetriesExhaustedError",
+]
