@@ -1,0 +1,120 @@
+"""The parquet lake: partition paths and atomic (temp file + os.replace) zstd writes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from scarf_etl.normalize import (
+    NormalizeStats,
+    RawEventFile,
+    normalize_aggregates,
+    normalize_events,
+)
+from scarf_etl.schemas import AGGREGATES_TABLE, EVENT_TABLES
+
+LAKE_DIR: Final = "lake"
+REJECTED_DIR: Final = "rejected_rows"
+PARTITION_FILE: Final = "part-0.parquet"
+
+
+def lake_partition_file(data_dir: Path, table: str, day: date) -> Path:
+    """data_dir/lake/<table>/date=YYYY-MM-DD/part-0.parquet"""
+    return data_dir / LAKE_DIR / table / f"date={day.isoformat()}" / PARTITION_FILE
+
+
+def rejected_partition_file(data_dir: Path, table: str, day: date) -> Path:
+    """data_dir/lake/rejected_rows/table=<table>/date=YYYY-MM-DD/part-0.parquet"""
+    return (
+        data_dir / LAKE_DIR / REJECTED_DIR / f"table={table}" / f"date={day.isoformat()}"
+    ) / PARTITION_FILE
+
+
+def _temporary_sibling(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write (or stream, for a LazyFrame) to zstd parquet; readers never see a partial file."""
+    temporary = _temporary_sibling(path)
+    try:
+        if isinstance(frame, pl.LazyFrame):
+            frame.sink_parquet(temporary, compression="zstd")
+        else:
+            frame.write_parquet(temporary, compression="zstd")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_partition_rows(path: Path) -> int:
+    """Row count from the parquet footer, without reading the data."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _source_label(path: Path, data_dir: Path) -> str:
+    # Relative to the data dir, so the warehouse holds no machine-specific paths.
+    try:
+        return path.resolve().relative_to(data_dir.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def build_events_partition(
+    files: Sequence[RawEventFile], *, table: str, day: date, owner: str, data_dir: Path
+) -> NormalizeStats:
+    """Normalize a day's raw event files into one lake partition and its rejected-rows file.
+
+    Both files are (re)written on every call, even when empty, so a re-run replaces them.
+    Raises NormalizeError for a file that is not an event CSV, ValueError for an unknown table.
+    """
+    if table not in EVENT_TABLES:
+        raise ValueError(f"not an event table: {table!r}")
+    labels = [_source_label(f.path, data_dir) for f in files]
+    normalized = normalize_events(files, table=table, day=day, owner=owner, source_labels=labels)
+    target = lake_partition_file(data_dir, table, day)
+    write_parquet_atomic(normalized.rows, target)
+    write_parquet_atomic(normalized.rejected, rejected_partition_file(data_dir, table, day))
+    counts = normalized.counts.collect().row(0, named=True)
+    rows_out = read_partition_rows(target)
+    return NormalizeStats(
+        rows_in=counts["rows_in"],
+        duplicates=counts["kept"] - rows_out,
+        out_of_window=counts["out_of_window"],
+        rejected=counts["rejected"],
+        rows_out=rows_out,
+        extra_columns=normalized.extra_columns,
+    )
+
+
+def build_aggregates_partition(
+    file: Path, *, day: date, owner: str, data_dir: Path
+) -> NormalizeStats:
+    """Normalize a day's aggregates NDJSON into its lake partition and rejected-rows file.
+
+    Raises NormalizeError when the file is not NDJSON at all.
+    """
+    normalized = normalize_aggregates(
+        file, day=day, owner=owner, label=_source_label(file, data_dir)
+    )
+    target = lake_partition_file(data_dir, AGGREGATES_TABLE, day)
+    write_parquet_atomic(normalized.rows, target)
+    write_parquet_atomic(
+        normalized.rejected, rejected_partition_file(data_dir, AGGREGATES_TABLE, day)
+    )
+    return NormalizeStats(
+        rows_in=normalized.rows_in,
+        duplicates=normalized.duplicates,
+        out_of_window=normalized.out_of_window,
+        rejected=normalized.rejected.height,
+        rows_out=normalized.rows.height,
+        extra_columns=normalized.extra_columns,
+    )
