@@ -48,8 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_forever(port=args.port, seed=args.seed, events_per_day=args.events_per_day)
         return 0
     from scarf_etl.loading import load_command
+    from scarf_etl.settings import SettingsError
 
-    return load_command(args.first, args.last)
+    try:
+        return load_command(args.first, args.last)
+    except (SettingsError, ValueError) as error:
+        print(f"scarf-etl load: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

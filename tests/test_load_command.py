@@ -1,0 +1,103 @@
+"""`scarf-etl load` as a user runs it: real Dagster runs under DAGSTER_HOME, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
+from tests.pipeline_helpers import scalar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN_TIMEOUT_SECONDS = 300
+
+
+def load_env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCARF_", "DAGSTER_"))}
+    env.update(
+        {
+            "SCARF_API_TOKEN": DEMO_TOKEN,
+            "SCARF_OWNER": DEMO_ORG,
+            "SCARF_API_URL": emulator.v1_url,
+            "SCARF_API_V2_URL": emulator.v2_url,
+            "SCARF_DATA_DIR": str(tmp_path / "data"),
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        }
+    )
+    return env
+
+
+def start_load(env: dict[str, str], first: str, last: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scarf_etl.cli", "load", "--from", first, "--to", last],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_overlapping_loads_both_succeed_and_show_in_the_instance(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    env = load_env(emulator, tmp_path)
+    # Two runs over overlapping days, started together: the warehouse pool (limit 1) makes the
+    # second wait for the DuckDB file instead of failing on its lock.
+    runs = [
+        start_load(env, "2026-11-01", "2026-11-02"),
+        start_load(env, "2026-11-02", "2026-11-03"),
+    ]
+    outputs = [run.communicate(timeout=RUN_TIMEOUT_SECONDS)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+        assert "succeeded" in output
+        assert "ok      scarf__package_events" in output
+        assert DEMO_TOKEN not in output
+
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    assert scalar(warehouse, "SELECT count(DISTINCT event_date) FROM scarf.package_events") == 3
+    assert scalar(
+        warehouse, "SELECT count(*) - count(DISTINCT event_id) FROM scarf.package_events"
+    ) == 0
+
+    # The runs are recorded in the instance the UI reads.
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.get_run_records()
+            assert len(records) == 2
+            assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+            assert all(DEMO_TOKEN not in str(r.dagster_run.run_config) for r in records)
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+
+def test_load_without_an_owner_says_what_to_set(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    env = load_env(emulator, tmp_path)
+    del env["SCARF_OWNER"]
+    run = start_load(env, "2026-11-01", "2026-11-01")
+    output = run.communicate(timeout=RUN_TIMEOUT_SECONDS)[0]
+    assert run.returncode != 0
+    assert "SCARF_OWNER is not set" in output
+
+
+@pytest.mark.parametrize("bad", [["--from", "2026-13-01", "--to", "2026-11-01"]])
+def test_bad_dates_are_refused_by_the_parser(bad: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "scarf_etl.cli", "load", *bad],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "expected a date like" in run.stderr

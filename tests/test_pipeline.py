@@ -1,0 +1,209 @@
+"""The pipeline end to end: the real assets against the emulator over 127.0.0.1, real parquet
+and a real DuckDB file in tmp_path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from scarf_etl.emulator.faults import Faults
+from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.emulator.world import DEMO_ORG, NON_PRO_ORG
+from scarf_etl.raw import raw_day_dir
+from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
+
+FIRST = dt.date(2026, 11, 1)
+LAST = dt.date(2026, 11, 3)
+DAYS = [FIRST + dt.timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
+LAKE_AND_WAREHOUSE = dg.AssetSelection.groups("lake", "warehouse")
+
+
+def expected_package_events(emulator: EmulatorServer, day: dt.date) -> int:
+    return sum(
+        emulator.expected_events(DEMO_ORG, package_id, day).height
+        for package_id in emulator.package_ids(DEMO_ORG)
+    )
+
+
+@pytest.fixture
+def warehouse_path(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> Path:
+    return configure(monkeypatch, emulator, tmp_path / "data")
+
+
+def test_three_days_land_in_every_layer(emulator: EmulatorServer, warehouse_path: Path) -> None:
+    result = materialize_days(FIRST, LAST)
+    assert result.success
+
+    for day in DAYS:
+        loaded = scalar(
+            warehouse_path,
+            "SELECT count(*) FROM scarf.package_events WHERE event_date = ? AND owner = ?",
+            [day, DEMO_ORG],
+        )
+        assert loaded == expected_package_events(emulator, day)
+        pixels = scalar(
+            warehouse_path,
+            "SELECT count(*) FROM scarf.pixel_events WHERE event_date = ?",
+            [day],
+        )
+        assert pixels == emulator.expected_pixel_events(DEMO_ORG, day).height
+    # Aggregates agree with the events they summarize, package by package.
+    disagreements = scalar(
+        warehouse_path,
+        """
+        SELECT count(*) FROM (
+            SELECT a.date, a.package, a.total, count(e.event_id) AS events
+            FROM scarf.aggregates a
+            LEFT JOIN scarf.package_events e
+              ON e.package_id = a.package AND e.event_date = a.date
+            WHERE a.breakdown = 'total'
+            GROUP BY ALL
+            HAVING a.total <> count(e.event_id)
+        )
+        """,
+    )
+    assert disagreements == 0
+    assert scalar(warehouse_path, "SELECT count(DISTINCT date) FROM scarf.aggregates") == 3
+    # Types are real types, not text.
+    assert (
+        scalar(
+            warehouse_path,
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = 'scarf' "
+            "AND table_name = 'package_events' AND column_name = 'time'",
+        )
+        == "TIMESTAMP WITH TIME ZONE"
+    )
+    assert scalar(warehouse_path, "SELECT count(*) FROM scarf.packages") == len(
+        emulator.package_ids(DEMO_ORG)
+    )
+    assert scalar(warehouse_path, "SELECT count(*) FROM scarf.organizations") == 1
+    # Every check passed or, for the WARN ones, did not fail.
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations
+    assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
+
+
+def test_rerunning_days_gives_identical_tables(warehouse_path: Path) -> None:
+    materialize_days(FIRST, LAST)
+    first_snapshot = table_snapshot(warehouse_path)
+    materialize_days(FIRST, LAST)
+    assert table_snapshot(warehouse_path) == first_snapshot
+    # Re-loading one day inside the range changes nothing either.
+    materialize_days(LAST, LAST)
+    assert table_snapshot(warehouse_path) == first_snapshot
+
+
+def test_lake_and_warehouse_rebuild_without_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator_factory: Callable[..., EmulatorServer],
+    tmp_path: Path,
+) -> None:
+    emulator = emulator_factory()
+    warehouse_path = configure(monkeypatch, emulator, tmp_path / "data")
+    materialize_days(FIRST, LAST)
+    before = table_snapshot(warehouse_path)
+    emulator.stop()
+    # Any call to the API would now fail: the rebuild reads raw files only.
+    result = materialize_days(FIRST, LAST, selection=LAKE_AND_WAREHOUSE)
+    assert result.success
+    assert table_snapshot(warehouse_path) == before
+
+
+def test_a_day_with_faults_yields_exactly_the_right_rows(
+    emulator: EmulatorServer, warehouse_path: Path
+) -> None:
+    emulator.faults = Faults(
+        rate_limit_first=1,
+        retry_after="0",
+        server_error_first=1,
+        server_error_status=503,
+        cut_off_first=1,
+        duplicate_rows=3,
+        extra_columns=("campaign_id",),
+        malformed_rows=1,
+        out_of_window_rows=2,
+    )
+    day = FIRST
+    result = materialize_days(day, day)
+    assert result.success
+
+    assert scalar(
+        warehouse_path, "SELECT count(*) FROM scarf.package_events WHERE event_date = ?", [day]
+    ) == expected_package_events(emulator, day)
+    assert (
+        scalar(
+            warehouse_path,
+            "SELECT count(*) - count(DISTINCT event_id) FROM scarf.package_events",
+        )
+        == 0
+    )
+    assert scalar(
+        warehouse_path,
+        "SELECT count(*) FROM scarf.package_events WHERE event_date <> ?",
+        [day],
+    ) == 0
+    # The unknown column is kept and typed as text.
+    assert (
+        scalar(
+            warehouse_path,
+            "SELECT count(*) FROM scarf.package_events WHERE campaign_id IS NOT NULL",
+        )
+        > 0
+    )
+    # Each malformed row is kept aside with its reason and raw text.
+    rejected = scalar(
+        warehouse_path,
+        "SELECT count(*) FROM scarf.rejected_rows WHERE table_name = 'package_events' "
+        "AND reason IS NOT NULL AND raw_line IS NOT NULL",
+    )
+    assert rejected == len(emulator.package_ids(DEMO_ORG))
+    lake = result.asset_materializations_for_node("lake__package_events")
+    metadata: dict[str, Any] = {k: v.value for k, v in lake[0].metadata.items()}
+    assert metadata["duplicates_dropped"] > 0
+    assert metadata["out_of_window_dropped"] > 0
+    assert metadata["rows_rejected"] == rejected
+
+
+def test_export_not_on_the_plan_fails_the_run_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    warehouse_path = configure(monkeypatch, emulator, data_dir, owner=NON_PRO_ORG)
+    result = materialize_days(FIRST, FIRST, raise_on_error=False)
+    assert not result.success
+    failures = [
+        event.step_failure_data.error.message
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+    ]
+    assert any("not-a-pro-member" in message for message in failures), failures
+    for dataset in ("aggregates", "package_events", "pixel_events"):
+        assert not raw_day_dir(data_dir, dataset, FIRST).exists()
+        assert not list(raw_day_dir(data_dir, dataset, FIRST).parent.glob(".staging-*"))
+    if warehouse_path.exists():
+        for table in ("aggregates", "package_events", "pixel_events"):
+            assert table_snapshot(warehouse_path).get(table, []) == []
+
+
+def test_raw_manifest_records_every_file_without_the_token(
+    emulator: EmulatorServer, warehouse_path: Path
+) -> None:
+    materialize_days(FIRST, FIRST, selection=dg.AssetSelection.groups("raw"))
+    data_dir = warehouse_path.parent
+    manifest = json.loads(
+        (raw_day_dir(data_dir, "package_events", FIRST) / "_manifest.json").read_text()
+    )
+    assert sorted(f["package_id"] for f in manifest["files"]) == sorted(
+        emulator.package_ids(DEMO_ORG)
+    )
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert b"scarf-demo-token" not in path.read_bytes(), path
