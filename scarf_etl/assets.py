@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
+from dagster._core.definitions.metadata import RawMetadataValue
 
 from scarf_etl import checks
 from scarf_etl.dimensions import DIMENSION_TABLES, fetch_dimensions, list_owner_packages
@@ -67,7 +68,7 @@ def window_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return days_in_window(context.partition_time_window)
 
 
-def window_metadata(days: Sequence[dt.date]) -> dict[str, object]:
+def window_metadata(days: Sequence[dt.date]) -> dict[str, RawMetadataValue]:
     return {"first_day": days[0].isoformat(), "last_day": days[-1].isoformat(), "days": len(days)}
 
 
@@ -85,7 +86,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         scarf_api: ScarfApiResource,
         scarf_storage: ScarfStorageResource,
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult[None]:
         settings = scarf_storage.settings()
         days = window_days(context)
         with scarf_api.get_client() as client:
@@ -133,7 +134,7 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
     )
     def lake_export(
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult[None]:
         settings = scarf_storage.settings()
         days = window_days(context)
         stats: list[NormalizeStats] = []
@@ -217,7 +218,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
     )
     def warehouse_table(
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult[None]:
         settings = scarf_storage.settings()
         warehouse = scarf_storage.warehouse()
         warehouse.ensure_schema()
@@ -275,14 +276,14 @@ def scarf_dimensions(
     context: dg.AssetExecutionContext,
     scarf_api: ScarfApiResource,
     scarf_storage: ScarfStorageResource,
-) -> Sequence[dg.MaterializeResult]:
+) -> Sequence[dg.MaterializeResult[None]]:
     settings = scarf_storage.settings()
     refreshed_at = dt.datetime.now(dt.UTC)
     with scarf_api.get_client() as client:
         snapshot = fetch_dimensions(client, settings, refreshed_at)
     warehouse = scarf_storage.warehouse()
     warehouse.ensure_schema()
-    results = []
+    results: list[dg.MaterializeResult[None]] = []
     for table, frame in snapshot.frames.items():
         rows = warehouse.replace_dimension(table, frame)
         context.log.info(f"scarf.{table}: {rows} rows")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 
@@ -14,7 +15,7 @@ from scarf_etl.warehouse import Warehouse
 DEFAULT_MAX_CONCURRENCY = 4
 
 
-class ScarfApiResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ScarfApiResource(dg.ConfigurableResource[Any]):
     """The Scarf API. The token comes from `EnvVar("SCARF_API_TOKEN")`, resolved at launch, so
     run config only ever holds the variable's name."""
 
@@ -33,7 +34,7 @@ class ScarfApiResource(dg.ConfigurableResource):  # type: ignore[misc]
             yield client
 
 
-class ScarfStorageResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ScarfStorageResource(dg.ConfigurableResource[Any]):
     """Whose data, and where it lives: the SCARF_* variables, read when the step runs."""
 
     def settings(self) -> PipelineSettings:
