@@ -467,7 +467,7 @@ def _aggregate_record(line: str, owner: str) -> dict[str, object]:
     if not isinstance(parsed, dict):
         raise ValueError("not a JSON object")
     fields = {
-        column_name(AGGREGATE_FIELD_ALIASES.get(key, key), i): value
+        column_name(AGGREGATE_FIELD_ALIASES.get(str(key), str(key)), i): value
         for i, (key, value) in enumerate(parsed.items())
     }
     missing = [f for f in _REQUIRED_AGGREGATE_FIELDS if fields.get(f) in (None, "")]

@@ -1,0 +1,151 @@
+-- The warehouse's tables. Idempotent: run before every load.
+-- Unknown export columns are added later by ALTER TABLE (see warehouse.py).
+CREATE SCHEMA IF NOT EXISTS scarf;
+
+CREATE TABLE IF NOT EXISTS scarf.package_events (
+    event_id VARCHAR PRIMARY KEY,
+    event_date DATE NOT NULL,
+    package_id VARCHAR,
+    type VARCHAR,
+    package VARCHAR,
+    pixel VARCHAR,
+    version VARCHAR,
+    time TIMESTAMPTZ NOT NULL,
+    referer VARCHAR,
+    user_agent VARCHAR,
+    platform VARCHAR,
+    variables VARCHAR,
+    origin_id VARCHAR,
+    origin_latitude DOUBLE,
+    origin_longitude DOUBLE,
+    origin_country VARCHAR,
+    origin_city VARCHAR,
+    origin_postal VARCHAR,
+    origin_connection_type VARCHAR,
+    origin_company VARCHAR,
+    origin_domain VARCHAR,
+    dnt BOOLEAN,
+    confidence DOUBLE,
+    endpoint_id VARCHAR,
+    origin_state VARCHAR,
+    mtc_quota_exceeded BOOLEAN,
+    owner VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scarf.pixel_events (
+    event_id VARCHAR PRIMARY KEY,
+    event_date DATE NOT NULL,
+    package_id VARCHAR,
+    type VARCHAR,
+    package VARCHAR,
+    pixel VARCHAR,
+    version VARCHAR,
+    time TIMESTAMPTZ NOT NULL,
+    referer VARCHAR,
+    user_agent VARCHAR,
+    platform VARCHAR,
+    variables VARCHAR,
+    origin_id VARCHAR,
+    origin_latitude DOUBLE,
+    origin_longitude DOUBLE,
+    origin_country VARCHAR,
+    origin_city VARCHAR,
+    origin_postal VARCHAR,
+    origin_connection_type VARCHAR,
+    origin_company VARCHAR,
+    origin_domain VARCHAR,
+    dnt BOOLEAN,
+    confidence DOUBLE,
+    endpoint_id VARCHAR,
+    origin_state VARCHAR,
+    mtc_quota_exceeded BOOLEAN,
+    owner VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scarf.aggregates (
+    date DATE NOT NULL,
+    package VARCHAR NOT NULL,
+    breakdown VARCHAR NOT NULL,
+    total BIGINT NOT NULL,
+    unique_total BIGINT,
+    company_name VARCHAR,
+    company_domain VARCHAR,
+    cloud_provider_name VARCHAR,
+    cloud_provider_domain VARCHAR,
+    country VARCHAR,
+    platform VARCHAR,
+    version VARCHAR,
+    client VARCHAR,
+    client_version VARCHAR,
+    variable VARCHAR,
+    value VARCHAR,
+    owner VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS scarf.rejected_rows (
+    table_name VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    owner VARCHAR NOT NULL,
+    source_file VARCHAR,
+    line_number BIGINT,
+    reason VARCHAR NOT NULL,
+    raw_line VARCHAR,
+    rejected_at TIMESTAMPTZ DEFAULT current_timestamp
+);
+
+-- Dimensions: replaced per owner on each refresh; new client fields become new columns.
+CREATE TABLE IF NOT EXISTS scarf.organizations (
+    name VARCHAR,
+    description VARCHAR,
+    website VARCHAR,
+    billing_email VARCHAR,
+    created_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ,
+    owner VARCHAR NOT NULL,
+    refreshed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS scarf.organization_members (
+    organization_name VARCHAR,
+    username VARCHAR,
+    role VARCHAR,
+    owner VARCHAR NOT NULL,
+    refreshed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS scarf.packages (
+    uuid VARCHAR,
+    owner VARCHAR NOT NULL,
+    name VARCHAR,
+    short_description VARCHAR,
+    long_description VARCHAR,
+    website VARCHAR,
+    library_type VARCHAR,
+    created_at TIMESTAMPTZ,
+    refreshed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS scarf.package_permissions (
+    package_id VARCHAR,
+    username VARCHAR,
+    permission_level VARCHAR,
+    owner VARCHAR NOT NULL,
+    refreshed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS scarf.package_routes (
+    package_id VARCHAR,
+    id VARCHAR,
+    outgoing_url VARCHAR,
+    template_path VARCHAR,
+    owner VARCHAR NOT NULL,
+    refreshed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS scarf.package_domains (
+    package_id VARCHAR,
+    id VARCHAR,
+    name VARCHAR,
+    owner VARCHAR NOT NULL,
+    refreshed_at TIMESTAMPTZ
+);

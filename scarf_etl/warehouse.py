@@ -1,0 +1,259 @@
+"""The DuckDB warehouse (schema `scarf`): schema creation, day loads, dimension refreshes, and
+the queries the asset checks need.
+
+Every call opens its own connection and closes it before returning, so no process keeps the
+file locked between steps. DuckDB lets one process write a file at a time; Dagster's pool is
+the main guard, and a connection that finds the file locked waits (bounded) and retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, PARTITIONED_TABLES
+
+SCHEMA: Final = "scarf"
+REJECTED_TABLE: Final = "rejected_rows"
+# How long a call waits for another process to release the file before giving up.
+LOCK_WAIT_SECONDS: Final = 120.0
+LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
+_SQL_FILES: Final = ("create_tables.sql", "create_views.sql")
+_DATE_COLUMN: Final = {AGGREGATES_TABLE: "date", **dict.fromkeys(EVENT_TABLES, "event_date")}
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process held the DuckDB file for longer than the lock wait."""
+
+
+def _sql(name: str) -> str:
+    return resources.files("scarf_etl.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_lock_error(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+class Warehouse:
+    """The warehouse file at `path`. Table names only ever come from the closed sets in
+    schemas.py; values are bound as parameters."""
+
+    def __init__(self, path: Path, *, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
+        self.path = path
+        self.lock_wait_seconds = lock_wait_seconds
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh connection, closed on exit; waits while another process holds the file.
+
+        Raises WarehouseLockedError when the file stays locked past the lock wait.
+        """
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if not _is_lock_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"{self.path} stayed locked by another process for "
+                        f"{self.lock_wait_seconds:.0f} s: {error}"
+                    ) from error
+                time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        with self._connect() as connection:
+            connection.begin()
+            try:
+                yield connection
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+
+    def ensure_schema(self) -> None:
+        """Create the schema, tables and views that do not exist yet (idempotent)."""
+        with self._transaction() as connection:
+            for name in _SQL_FILES:
+                connection.execute(_sql(name))
+
+    def _table_columns(self, connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+        rows = connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def _add_missing_columns(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        table: str,
+        source_sql: str,
+        params: list[object],
+    ) -> list[str]:
+        """ALTER TABLE ADD COLUMN for each column of `source_sql` the table lacks."""
+        existing = self._table_columns(connection, table)
+        described = connection.execute(f"DESCRIBE {source_sql}", params).fetchall()
+        added: list[str] = []
+        for column_name, column_type, *_ in described:
+            if column_name in existing:
+                continue
+            # A column that is null in every source row has no real type yet; text is safe.
+            sql_type = "VARCHAR" if column_type == '"NULL"' else str(column_type)
+            connection.execute(
+                f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN {_identifier(column_name)} {sql_type}"
+            )
+            added.append(str(column_name))
+        return added
+
+    def load_partition(
+        self, table: str, day: date, owner: str, parquet: Path, rejected: Path | None = None
+    ) -> int:
+        """Replace the (day, owner) rows of `table` with the parquet's, in one transaction.
+
+        Also replaces that day's rows of scarf.rejected_rows with `rejected` (if given). Returns
+        the rows inserted. Raises ValueError for a table outside the closed set or a parquet
+        holding rows of another day or owner; any DuckDB error rolls back, leaving the table
+        as it was.
+        """
+        if table not in PARTITIONED_TABLES:
+            raise ValueError(f"not a partitioned warehouse table: {table!r}")
+        date_column = _DATE_COLUMN[table]
+        source = "SELECT * FROM read_parquet(?, hive_partitioning = false)"
+        with self._transaction() as connection:
+            self._add_missing_columns(connection, table, source, [str(parquet)])
+            foreign = connection.execute(
+                f"SELECT count(*) FROM read_parquet(?, hive_partitioning = false) "
+                f"WHERE {date_column} IS DISTINCT FROM ? OR owner IS DISTINCT FROM ?",
+                [str(parquet), day, owner],
+            ).fetchone()
+            if foreign and foreign[0]:
+                raise ValueError(
+                    f"{parquet.name} holds {foreign[0]} rows outside {table} {day} for {owner!r}"
+                )
+            connection.execute(
+                f"DELETE FROM {SCHEMA}.{table} WHERE {date_column} = ? AND owner = ?",
+                [day, owner],
+            )
+            inserted = connection.execute(
+                f"INSERT INTO {SCHEMA}.{table} BY NAME {source}", [str(parquet)]
+            ).fetchone()
+            connection.execute(
+                f"DELETE FROM {SCHEMA}.{REJECTED_TABLE} "
+                "WHERE table_name = ? AND partition_date = ? AND owner = ?",
+                [table, day, owner],
+            )
+            if rejected is not None:
+                connection.execute(
+                    f"INSERT INTO {SCHEMA}.{REJECTED_TABLE} BY NAME "
+                    "SELECT * FROM read_parquet(?, hive_partitioning = false) "
+                    "WHERE table_name = ? AND partition_date = ? AND owner = ?",
+                    [str(rejected), table, day, owner],
+                )
+        return int(inserted[0]) if inserted else 0
+
+    def replace_dimension(
+        self, table: str, frame: pl.DataFrame, *, owner: str | None = None
+    ) -> int:
+        """Replace the owner's rows of a dimension table with `frame`, in one transaction.
+
+        The owner is `owner` or the frame's single `owner` value (needed to empty a dimension
+        with an empty frame). Creates the table from the frame if missing and adds new columns.
+        Returns the rows inserted. Raises ValueError for an unknown table or an unclear owner.
+        """
+        if table not in DIMENSION_TABLES:
+            raise ValueError(f"not a dimension table: {table!r}")
+        owners = set(frame["owner"].unique().to_list()) if "owner" in frame.columns else set()
+        if owner is None:
+            if len(owners) != 1:
+                raise ValueError(f"{table}: the frame must hold exactly one owner, got {owners}")
+            owner = str(next(iter(owners)))
+        elif owners - {owner}:
+            raise ValueError(f"{table}: the frame holds rows of other owners than {owner!r}")
+        if "owner" not in frame.columns:
+            frame = frame.with_columns(pl.lit(owner).alias("owner"))
+        with self._transaction() as connection:
+            connection.register("incoming", frame.to_arrow())
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} AS SELECT * FROM incoming LIMIT 0"
+            )
+            self._add_missing_columns(connection, table, "SELECT * FROM incoming", [])
+            connection.execute(f"DELETE FROM {SCHEMA}.{table} WHERE owner = ?", [owner])
+            inserted = connection.execute(
+                f"INSERT INTO {SCHEMA}.{table} BY NAME SELECT * FROM incoming"
+            ).fetchone()
+        return int(inserted[0]) if inserted else 0
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run a read-only query and return all rows."""
+        with self._connect(read_only=True) as connection:
+            return [tuple(row) for row in connection.execute(sql, list(params)).fetchall()]
+
+    def _event_table(self, table: str) -> str:
+        if table not in EVENT_TABLES:
+            raise ValueError(f"not an event table: {table!r}")
+        return table
+
+    def count_rows(self, table: str, day: date, owner: str) -> int:
+        """Rows of `table` for (day, owner). Raises ValueError for an unknown table."""
+        if table not in PARTITIONED_TABLES:
+            raise ValueError(f"not a partitioned warehouse table: {table!r}")
+        rows = self.query(
+            f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {_DATE_COLUMN[table]} = ? AND owner = ?",
+            [day, owner],
+        )
+        return int(str(rows[0][0]))
+
+    def duplicate_event_ids(self, table: str, day: date, owner: str) -> int:
+        """Rows beyond the first per event_id for (day, owner); 0 when ids are unique."""
+        rows = self.query(
+            f"SELECT count(*) - count(DISTINCT event_id) FROM {SCHEMA}.{self._event_table(table)} "
+            "WHERE event_date = ? AND owner = ?",
+            [day, owner],
+        )
+        return int(str(rows[0][0]))
+
+    def event_counts_by_package(self, table: str, day: date, owner: str) -> dict[str, int]:
+        """Events per package uuid (the package name where no uuid was requested)."""
+        rows = self.query(
+            f"SELECT coalesce(package_id, package, ''), count(*) "
+            f"FROM {SCHEMA}.{self._event_table(table)} "
+            "WHERE event_date = ? AND owner = ? GROUP BY ALL",
+            [day, owner],
+        )
+        return {str(key): int(str(count)) for key, count in rows}
+
+    def aggregate_totals_by_package(self, day: date, owner: str) -> dict[str, int]:
+        """The `total` breakdown's total per package uuid for (day, owner)."""
+        rows = self.query(
+            f"SELECT package, sum(total) FROM {SCHEMA}.{AGGREGATES_TABLE} "
+            "WHERE date = ? AND owner = ? AND breakdown = 'total' GROUP BY ALL",
+            [day, owner],
+        )
+        return {str(key): int(str(total)) for key, total in rows}
