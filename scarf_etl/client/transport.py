@@ -105,9 +105,7 @@ class Transport:
 
         def attempt() -> Any:
             with self._network_errors():
-                response = self._http.request(
-                    method, url, params=params, json=body if body is not None else None
-                )
+                response = self._http.request(method, url, params=params, json=body)
             check_response(response, response.content, subject=subject, redactor=self._redactor)
             if not response.content.strip():
                 return None
