@@ -105,7 +105,9 @@ _NO_SEPARATOR: Final = "\x00"
 
 def column_name(header_cell: str, position: int) -> str:
     """The snake_case warehouse name of an export header cell."""
-    name = re.sub(r"[^0-9a-z]+", "_", header_cell.strip().lstrip("\ufeff").lower()).strip("_")
+    cell = header_cell.strip().lstrip("\ufeff")
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cell).lower()
+    name = re.sub(r"[^0-9a-z]+", "_", snake).strip("_")
     if not name:
         return f"column_{position + 1}"
     if name[0].isdigit():
@@ -306,7 +308,7 @@ def _event_file_frame(
     else:
         # No id: a hash of the row's text (canonical column order, so v1 and v2 layouts agree)
         # plus its ordinal among identical rows, so identical events stay distinct and stable.
-        content_columns = [n for n in EVENT_COLUMNS if n in names] + sorted(extras)
+        content_columns = [n for n in EVENT_COLUMNS if n != "id"] + sorted(extras)
         content = pl.concat_str(
             [pl.lit(raw.package_id or "")]
             + [pl.col(n).fill_null("") if n in names else pl.lit("") for n in content_columns],
