@@ -1,0 +1,82 @@
+"""Lake partitions: paths, atomic zstd parquet, stats, re-runs."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+from test_normalize import V2_HEADER, event, write_csv
+
+from scarf_etl.lake import (
+    build_aggregates_partition,
+    build_events_partition,
+    lake_partition_file,
+    read_partition_rows,
+    rejected_partition_file,
+)
+from scarf_etl.normalize import RawEventFile
+
+DAY = date(2026, 11, 1)
+
+
+def test_partition_paths(tmp_path: Path) -> None:
+    assert lake_partition_file(tmp_path, "package_events", DAY) == (
+        tmp_path / "lake/package_events/date=2026-11-01/part-0.parquet"
+    )
+    assert rejected_partition_file(tmp_path, "pixel_events", DAY) == (
+        tmp_path / "lake/rejected_rows/table=pixel_events/date=2026-11-01/part-0.parquet"
+    )
+
+
+def test_events_partition_stats_files_and_rerun(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    path = write_csv(
+        raw / "p.csv",
+        V2_HEADER,
+        [event(), event(), event(id="late", time="2026-11-02T00:00:01Z"), event(id="x", time="?")],
+    )
+    files = [RawEventFile(path, "pk")]
+    stats = build_events_partition(
+        files, table="package_events", day=DAY, owner="me", data_dir=tmp_path
+    )
+    assert (stats.rows_in, stats.duplicates, stats.out_of_window, stats.rejected) == (4, 1, 1, 1)
+    assert stats.rows_out == 1 and stats.extra_columns == ()
+    target = lake_partition_file(tmp_path, "package_events", DAY)
+    assert read_partition_rows(target) == 1
+    assert pq.ParquetFile(target).metadata.row_group(0).column(0).compression == "ZSTD"
+    rejected = pl.read_parquet(rejected_partition_file(tmp_path, "package_events", DAY))
+    assert rejected["source_file"].to_list() == ["raw/p.csv"]
+    first = pl.read_parquet(target)
+
+    build_events_partition(files, table="package_events", day=DAY, owner="me", data_dir=tmp_path)
+    assert pl.read_parquet(target).equals(first)
+    assert not [p for p in target.parent.iterdir() if p.name != target.name]  # no temp files
+
+
+def test_fixed_raw_replaces_the_rejected_file(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", V2_HEADER, [event(time="?")])
+    args = {"table": "pixel_events", "day": DAY, "owner": "me", "data_dir": tmp_path}
+    build_events_partition([RawEventFile(path, None)], **args)  # type: ignore[arg-type]
+    write_csv(path, V2_HEADER, [event()])
+    stats = build_events_partition([RawEventFile(path, None)], **args)  # type: ignore[arg-type]
+    assert stats.rejected == 0
+    assert read_partition_rows(rejected_partition_file(tmp_path, "pixel_events", DAY)) == 0
+
+
+def test_no_files_writes_an_empty_typed_partition(tmp_path: Path) -> None:
+    stats = build_events_partition([], table="pixel_events", day=DAY, owner="me", data_dir=tmp_path)
+    assert stats.rows_out == 0
+    frame = pl.read_parquet(lake_partition_file(tmp_path, "pixel_events", DAY))
+    assert frame.schema["time"] == pl.Datetime("us", "UTC") and "owner" in frame.columns
+
+
+def test_aggregates_partition(tmp_path: Path) -> None:
+    path = tmp_path / "agg.ndjson"
+    path.write_text('{"date":"2026-11-01","package":"p","breakdown":"total","total":3}\n')
+    stats = build_aggregates_partition(path, day=DAY, owner="me", data_dir=tmp_path)
+    assert stats.rows_out == 1
+    frame = pl.read_parquet(lake_partition_file(tmp_path, "aggregates", DAY))
+    assert frame.select("date", "package", "total", "owner").row(0) == (DAY, "p", 3, "me")
