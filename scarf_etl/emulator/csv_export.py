@@ -1,0 +1,160 @@
+"""Streamed export bodies: event CSVs (v1 and v2 column orders) and aggregate NDJSON.
+
+Bodies are produced chunk by chunk, one (source, day) frame slice at a time, so memory stays
+bounded whatever the window. Body-level faults (duplicates, extra columns, malformed rows,
+rows from the end day) are woven in here; refusals and cut-offs belong to the app.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from scarf_etl.emulator import world
+from scarf_etl.emulator.aggregates import aggregate_rows
+from scarf_etl.emulator.events import EventCache, EventSource
+from scarf_etl.emulator.faults import Faults
+
+CHUNK_ROWS = 50_000
+
+Part = tuple[EventSource, datetime.date]
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    """One event CSV: the (source, day) parts in order, the column order, and the faults."""
+
+    cache: EventCache
+    parts: Sequence[Part]
+    columns: tuple[str, ...]
+    end_day: datetime.date
+    faults: Faults
+
+    def chunks(self) -> Iterator[bytes]:
+        yield _csv_line([*self.columns, *self.faults.extra_columns])
+        duplicates: list[bytes] = []
+        wanted_duplicates = self.faults.duplicate_rows
+        malformed_sent = self.faults.malformed_rows == 0
+        template: tuple[pl.DataFrame, EventSource] | None = None
+        for source, day in self.parts:
+            frame = self.cache.get(source, day)
+            for offset in range(0, frame.height, CHUNK_ROWS):
+                piece = frame.slice(offset, CHUNK_ROWS)
+                yield self._render(piece, source)
+                if len(duplicates) < wanted_duplicates:
+                    extra = piece.head(wanted_duplicates - len(duplicates))
+                    duplicates.extend(
+                        self._render(extra.slice(i, 1), source) for i in range(extra.height)
+                    )
+                if template is None:
+                    template = (piece.head(1), source)
+                if not malformed_sent:
+                    yield self._malformed(template)
+                    malformed_sent = True
+        if not malformed_sent:
+            yield self._malformed(template)
+        yield from self._end_day_rows()
+        # At-least-once delivery: copies come later in the same file, field-identical.
+        yield from duplicates
+
+    def _render(self, piece: pl.DataFrame, source: EventSource) -> bytes:
+        extra = [
+            pl.concat_str([pl.lit(f"{name}:"), pl.col("id").str.slice(0, 8)]).alias(name)
+            for name in self.faults.extra_columns
+        ]
+        out = io.BytesIO()
+        piece.select(*self.columns, *extra).write_csv(
+            out, include_header=False, datetime_format=source.time_format
+        )
+        return out.getvalue()
+
+    def _malformed(self, template: tuple[pl.DataFrame, EventSource] | None) -> bytes:
+        """Rows no parser should accept: a short row, then a row whose time is not a time."""
+        lines = []
+        for i in range(self.faults.malformed_rows):
+            if i % 2 == 0 or template is None:
+                lines.append(_csv_line([world.stable_id("malformed", str(i)), "broken row"]))
+            else:
+                frame, source = template
+                bad = frame.with_columns(
+                    pl.lit(world.stable_id("malformed", str(i))).alias("id"),
+                    pl.lit("not-a-time").alias("time"),
+                )
+                lines.append(self._render(bad, source))
+        return b"".join(lines)
+
+    def _end_day_rows(self) -> Iterator[bytes]:
+        """Rows from the (exclusive) end day, as if the server read endDate as inclusive."""
+        remaining = self.faults.out_of_window_rows
+        for source in dict.fromkeys(s for s, _ in self.parts):
+            if remaining <= 0:
+                return
+            rows = self.cache.get(source, self.end_day).head(remaining)
+            remaining -= rows.height
+            if rows.height:
+                yield self._render(rows, source)
+
+
+@dataclass(frozen=True)
+class AggregateExport:
+    """NDJSON aggregates for (package, day) parts; v2 renames two fields."""
+
+    cache: EventCache
+    parts: Sequence[tuple[EventSource, datetime.date]]
+    end_day: datetime.date
+    faults: Faults
+    v2_names: bool = False
+
+    def chunks(self) -> Iterator[bytes]:
+        rename: Callable[[dict[str, object]], dict[str, object]] = (
+            _v2_aggregate if self.v2_names else _same
+        )
+        duplicates: list[bytes] = []
+        for i, (source, day) in enumerate(self.parts):
+            lines = [_json_line(rename(row)) for row in self._rows(source, day)]
+            if len(duplicates) < self.faults.duplicate_rows:
+                duplicates.extend(lines[: self.faults.duplicate_rows - len(duplicates)])
+            yield b"".join(lines)
+            if i == 0 and self.faults.malformed_rows:
+                yield b"".join(
+                    b'{"breakdown": "total", "date": \n' for _ in range(self.faults.malformed_rows)
+                )
+        remaining = self.faults.out_of_window_rows
+        for source in dict.fromkeys(s for s, _ in self.parts):
+            if remaining <= 0:
+                break
+            rows = self._rows(source, self.end_day)[:remaining]
+            remaining -= len(rows)
+            yield b"".join(_json_line(rename(row)) for row in rows)
+        yield from duplicates
+
+    def _rows(self, source: EventSource, day: datetime.date) -> list[dict[str, object]]:
+        return aggregate_rows(self.cache.get(source, day), source, day)
+
+
+def _csv_line(values: Sequence[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue().encode()
+
+
+def _json_line(row: dict[str, object]) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+
+def _same(row: dict[str, object]) -> dict[str, object]:
+    return row
+
+
+def _v2_aggregate(row: dict[str, object]) -> dict[str, object]:
+    renamed = {
+        "artifact" if k == "package" else "total_unique" if k == "unique_total" else k: v
+        for k, v in row.items()
+    }
+    return renamed

@@ -1,0 +1,242 @@
+"""Vectorized, seeded generation of one source's events for one UTC day, with an LRU cache.
+
+A source is a package or a tracking pixel. The frame holds the 24 real export columns (low-
+cardinality text as `Enum`, `time` as a UTC datetime) plus the hidden `_client` /
+`_client_version` columns that the client breakdown of the aggregates needs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from scarf_etl.emulator import world
+
+V2_COLUMNS: tuple[str, ...] = (
+    "id", "type", "package", "pixel", "version", "time", "referer", "user_agent", "platform",
+    "variables", "origin_id", "origin_latitude", "origin_longitude", "origin_country",
+    "origin_city", "origin_postal", "origin_connection_type", "origin_company", "origin_domain",
+    "dnt", "confidence", "endpoint_id", "origin_state", "mtc_quota_exceeded",
+)  # fmt: skip
+V1_PAGE_COLUMNS: tuple[str, ...] = (
+    "type", "package", "version", "time", "referer", "user_agent", "variables", "origin_id",
+    "origin_latitude", "origin_longitude", "origin_country", "origin_city", "origin_postal",
+    "origin_company", "origin_domain", "origin_connection_type",
+)  # fmt: skip
+# v1 promises its 16 page fields first; the real exports carry the rest after them.
+V1_COLUMNS: tuple[str, ...] = V1_PAGE_COLUMNS + tuple(
+    c for c in V2_COLUMNS if c not in V1_PAGE_COLUMNS
+)
+HIDDEN_COLUMNS = ("_client", "_client_version")
+
+_DAY_US = 86_400_000_000
+_ID_EPOCH = datetime.date(2020, 1, 1)
+_HEX4 = pl.Series([f"{i:04x}" for i in range(65536)], dtype=pl.String)
+# Fraction digits each TIME_FORMATS entry keeps, so the generated times survive the round trip.
+_FORMAT_PRECISION_US = {0: 1, 1: 1_000, 2: 1_000_000, 3: 1_000_000}
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """What events are generated for: a package or a pixel (frozen: it is a cache key)."""
+
+    id: str  # package uuid or pixel id
+    kind: str  # "package" or "pixel"
+    name: str
+    library_type: str | None = None
+
+    @property
+    def table(self) -> str:
+        """Which value tables (user agents, versions, types) fit this source."""
+        if self.kind == "pixel":
+            return "pixel"
+        return self.library_type or "other"
+
+    @property
+    def key(self) -> int:
+        return int(self.id.replace("-", "")[:16], 16)
+
+    @property
+    def time_format_index(self) -> int:
+        return self.key % len(world.TIME_FORMATS)
+
+    @property
+    def time_format(self) -> str:
+        return world.TIME_FORMATS[self.time_format_index]
+
+
+def event_count(seed: int, source: EventSource, day: datetime.date, events_per_day: int) -> int:
+    """Rows of (source, day): around events_per_day (±25 %), 0 before DATA_START."""
+    if events_per_day <= 0 or day < world.DATA_START:
+        return 0
+    rng = np.random.default_rng([_seed(seed), source.key, day.toordinal(), 1])
+    return max(1, round(events_per_day * rng.uniform(0.75, 1.25)))
+
+
+def generate(
+    seed: int, source: EventSource, day: datetime.date, events_per_day: int
+) -> pl.DataFrame:
+    """The events of one source on one UTC day, sorted by time."""
+    n = event_count(seed, source, day, events_per_day)
+    rng = np.random.default_rng([_seed(seed), source.key, day.toordinal()])
+    table = source.table
+
+    step = _FORMAT_PRECISION_US[source.time_format_index]
+    offsets = np.sort(rng.integers(0, _DAY_US // step, n, dtype=np.int64)) * step
+    day_start_us = (day - datetime.date(1970, 1, 1)).days * _DAY_US
+    times = pl.Series("time", offsets + day_start_us).cast(pl.Datetime("us", "UTC"))
+
+    types, weights = zip(*world.EVENT_TYPES[table], strict=True)
+    type_idx = rng.choice(len(types), size=n, p=np.array(weights) / sum(weights))
+
+    # Origins recur across days and packages; everything about an origin follows from its hash.
+    origin_index = rng.integers(0, max(16, n // 3), n, dtype=np.uint64)
+    origin_hash = _splitmix64(origin_index ^ np.uint64(_seed(seed)))
+    city_idx = (origin_hash >> np.uint64(16)) % np.uint64(len(world.CITIES))
+    company_idx = (origin_hash >> np.uint64(24)) % np.uint64(len(world.COMPANIES))
+    agents = world.USER_AGENTS[table]
+    agent_idx = (origin_hash >> np.uint64(40)) % np.uint64(len(agents))
+    jitter = ((origin_hash >> np.uint64(48)) & np.uint64(0xFF)).astype(np.float64) / 2550.0
+
+    lat_table = np.array([c[4] if c[4] is not None else np.nan for c in world.CITIES])
+    lon_table = np.array([c[5] if c[5] is not None else np.nan for c in world.CITIES])
+    versions = world.VERSIONS[table]
+    referers = world.REFERERS.get(table, world.REFERERS["default"])
+    variables = world.FILE_VARIABLES if table == "other" else ("",)
+    endpoints = (
+        world.stable_id("endpoint", source.id, "0"),
+        world.stable_id("endpoint", source.id, "1"),
+    )
+    row = np.arange(n, dtype=np.int64)
+
+    columns = [
+        _event_ids(source, day, rng, row),
+        _enum("type", types, type_idx),
+        _enum("package", (source.name if source.kind == "package" else "",), np.zeros(n, np.int64)),
+        _enum("pixel", (source.id if source.kind == "pixel" else "",), np.zeros(n, np.int64)),
+        _enum("version", versions, rng.integers(0, len(versions), n)),
+        times,
+        _enum("referer", referers, rng.integers(0, len(referers), n)),
+        _enum("user_agent", [a[0] for a in agents], agent_idx),
+        _enum("platform", [a[3] for a in agents], agent_idx),
+        _enum("variables", variables, rng.integers(0, len(variables), n)),
+        _hex16("origin_id", origin_hash),
+        pl.Series("origin_latitude", np.round(lat_table[city_idx] + jitter, 4), nan_to_null=True),
+        pl.Series("origin_longitude", np.round(lon_table[city_idx] - jitter, 4), nan_to_null=True),
+        _enum("origin_country", [c[1] for c in world.CITIES], city_idx),
+        _enum("origin_city", [c[0] for c in world.CITIES], city_idx),
+        _enum("origin_postal", [c[3] for c in world.CITIES], city_idx),
+        _enum("origin_connection_type", [c[2] for c in world.COMPANIES], company_idx),
+        _enum("origin_company", [c[0] for c in world.COMPANIES], company_idx),
+        _enum("origin_domain", [c[1] for c in world.COMPANIES], company_idx),
+        pl.Series("dnt", rng.random(n) < 0.1),
+        pl.Series("confidence", np.round(rng.uniform(0.3, 1.0, n), 2)),
+        _enum("endpoint_id", endpoints, rng.integers(0, 2, n)),
+        _enum("origin_state", [c[2] for c in world.CITIES], city_idx),
+        pl.Series("mtc_quota_exceeded", rng.random(n) < 0.02),
+        _enum("_client", [a[1] for a in agents], agent_idx),
+        _enum("_client_version", [a[2] for a in agents], agent_idx),
+    ]
+    return pl.DataFrame(columns)
+
+
+def typed_view(frame: pl.DataFrame) -> pl.DataFrame:
+    """The 24 export columns as plain types, empty text as null: what a normalizer should get."""
+    return frame.select(
+        pl.col(c).cast(pl.String).replace("", None)
+        if frame.schema[c] == pl.String or isinstance(frame.schema[c], pl.Enum)
+        else pl.col(c)
+        for c in V2_COLUMNS
+    )
+
+
+class EventCache:
+    """Generated frames, least recently used evicted past a row budget (bounds memory)."""
+
+    def __init__(self, seed: int, events_per_day: int, max_rows: int = 2_000_000) -> None:
+        self.seed = seed
+        self.events_per_day = events_per_day
+        self._max_rows = max_rows
+        self._rows = 0
+        self._frames: OrderedDict[tuple[EventSource, datetime.date], pl.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, source: EventSource, day: datetime.date) -> int:
+        return event_count(self.seed, source, day, self.events_per_day)
+
+    def get(self, source: EventSource, day: datetime.date) -> pl.DataFrame:
+        key = (source, day)
+        with self._lock:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        frame = generate(self.seed, source, day, self.events_per_day)
+        if frame.height > self._max_rows:
+            return frame
+        with self._lock:
+            if key not in self._frames:
+                self._frames[key] = frame
+                self._rows += frame.height
+            while self._rows > self._max_rows:
+                _, evicted = self._frames.popitem(last=False)
+                self._rows -= evicted.height
+        return frame
+
+
+def _seed(seed: int) -> int:
+    # SeedSequence needs a non-negative entropy; keep any int a caller passes usable.
+    return seed % (1 << 63)
+
+
+def _splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _enum(
+    name: str, values: tuple[str, ...] | list[str], index: npt.NDArray[np.integer]
+) -> pl.Series:
+    """A column of values[index] as an Enum: 1-4 bytes a row whatever the text length."""
+    categories = list(dict.fromkeys(values))
+    position = np.array([categories.index(v) for v in values], dtype=np.int64)
+    return pl.Series(name, categories, dtype=pl.Enum(categories)).gather(position[index])
+
+
+def _hex4(values: npt.NDArray[np.integer]) -> pl.Series:
+    return _HEX4.gather(values.astype(np.int64) & 0xFFFF)
+
+
+def _hex16(name: str, values: npt.NDArray[np.uint64]) -> pl.Series:
+    parts = [_hex4((values >> np.uint64(shift)).astype(np.int64)) for shift in (48, 32, 16, 0)]
+    return pl.DataFrame(parts).select(pl.concat_str(pl.all()).alias(name)).to_series()
+
+
+def _event_ids(
+    source: EventSource, day: datetime.date, rng: np.random.Generator, row: npt.NDArray[np.int64]
+) -> pl.Series:
+    """uuid-shaped ids, unique by construction: source prefix, day, then the row number."""
+    n = row.shape[0]
+    prefix = f"{source.id[:8]}-{(day - _ID_EPOCH).days & 0xFFFF:04x}-"
+    frame = pl.DataFrame(
+        {
+            "a": _hex4(np.asarray(rng.integers(0, 0x1000, n), dtype=np.int64) | 0x4000),
+            "b": _hex4(np.asarray(rng.integers(0, 0x4000, n), dtype=np.int64) | 0x8000),
+            "c": _hex4(row >> 32),
+            "d": _hex4(row >> 16),
+            "e": _hex4(row),
+        }
+    )
+    return frame.select(
+        pl.concat_str(
+            [pl.lit(prefix), pl.col("a"), pl.lit("-"), pl.col("b"), pl.lit("-"),
+             pl.col("c"), pl.col("d"), pl.col("e")]
+        ).alias("id")
+    ).to_series()  # fmt: skip

@@ -1,0 +1,50 @@
+"""Shared fixtures: a live Scarf API emulator on 127.0.0.1.
+
+`emulator` is one session-wide server, reset (faults, request log, CRUD state) before each test
+that uses it. `emulator_factory` starts extra servers with another seed or volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from scarf_etl.emulator.faults import Faults
+from scarf_etl.emulator.server import EmulatorServer
+
+EmulatorFactory = Callable[..., EmulatorServer]
+
+
+@pytest.fixture(scope="session")
+def _session_emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed=0, events_per_day=50) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(_session_emulator: EmulatorServer) -> EmulatorServer:
+    """The session's emulator, reset to the seeded world with no faults."""
+    _session_emulator.reset()
+    return _session_emulator
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[EmulatorFactory]:
+    """Start another emulator: `emulator_factory(seed=1, events_per_day=5, faults=Faults(...))`.
+
+    Every server it starts is stopped at teardown.
+    """
+    started: list[EmulatorServer] = []
+
+    def start(
+        *, seed: int = 0, events_per_day: int = 50, faults: Faults | None = None
+    ) -> EmulatorServer:
+        server = EmulatorServer(seed=seed, events_per_day=events_per_day, faults=faults)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
