@@ -83,7 +83,7 @@ def build_events_partition(
     target = lake_partition_file(data_dir, table, day)
     write_parquet_atomic(normalized.rows, target)
     write_parquet_atomic(normalized.rejected, rejected_partition_file(data_dir, table, day))
-    counts = normalized.counts.collect().row(0, named=True)
+    counts = normalized.counts.collect(engine="streaming").row(0, named=True)
     rows_out = read_partition_rows(target)
     return NormalizeStats(
         rows_in=counts["rows_in"],

@@ -232,7 +232,7 @@ def _wrong_field_counts(path: Path, expected: int) -> dict[int, str]:
             (pl.col(_LINE) > 1) & (text != "") & pl.col("single") & (pl.col("fields") != expected)
         )
         .select(_LINE, "fields")
-        .collect()
+        .collect(engine="streaming")
     )
     return {
         line: f"wrong field count: expected {expected}, got {count}"
@@ -249,7 +249,7 @@ def _raw_records(path: Path, spans: pl.DataFrame) -> dict[int, str]:
         _scan_physical_lines(path)
         .filter(pl.col(_LINE).is_in(needed))
         .select(_LINE, "text")
-        .collect()
+        .collect(engine="streaming")
         .iter_rows()
     )
     return {
@@ -398,7 +398,7 @@ def _rejected_events(
     day: date,
     owner: str,
 ) -> pl.DataFrame:
-    found = rejects.select(_SOURCE, _LINE, _NEWLINES, _REASON).collect()
+    found = rejects.select(_SOURCE, _LINE, _NEWLINES, _REASON).collect(engine="streaming")
     parts: list[pl.DataFrame] = []
     for raw, _, label in present:
         mine = found.filter(pl.col(_SOURCE) == label)
