@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,28 +96,30 @@ print(download.bytes, peak)
 """
 
 
-def test_a_large_export_downloads_in_bounded_memory(emulator_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_large_export_downloads_in_bounded_memory(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
     # The client runs in a child process: the emulator, in this one, builds its chunks in
     # memory, and tracemalloc would count those too.
-    with emulator_factory(events_per_day=8_000) as big:
-        dest = tmp_path / "big.csv"
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                MEMORY_CHILD,
-                big.v1_url,
-                big.v2_url,
-                DEMO_TOKEN,
-                DEMO_ORG,
-                DAY.isoformat(),
-                str(dest),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+    big = emulator_factory(events_per_day=8_000)
+    dest = tmp_path / "big.csv"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEMORY_CHILD,
+            big.v1_url,
+            big.v2_url,
+            DEMO_TOKEN,
+            DEMO_ORG,
+            DAY.isoformat(),
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     size, peak = map(int, child.stdout.split())
     assert size == dest.stat().st_size > 10_000_000
     assert peak < size / 10, f"peak traced memory {peak} bytes for a {size}-byte export"
