@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from scarf_etl.emulator.faults import Faults
@@ -48,3 +49,20 @@ def emulator_factory() -> Iterator[EmulatorFactory]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def emulator_client(emulator: EmulatorServer) -> Iterator[Callable[[str | None], httpx.Client]]:
+    """`emulator_client(token)`: an httpx client on the emulator's root URL with that Bearer token
+    (None: no Authorization header). Clients are closed at teardown."""
+    clients: list[httpx.Client] = []
+
+    def make(token: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        client = httpx.Client(base_url=emulator.url, headers=headers, timeout=30)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
