@@ -68,9 +68,7 @@ class Warehouse:
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
-                connection = duckdb.connect(
-                    str(self.path), read_only=read_only, config={"enable_progress_bar": False}
-                )
+                connection = duckdb.connect(str(self.path), read_only=read_only)
                 break
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
