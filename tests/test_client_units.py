@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from scarf_etl.client import ClientSettings, ExportRequest, Organization, Package, ScarfClient
-from scarf_etl.client.errors import ScarfAuthError, ScarfResponseError
+from scarf_etl.client.errors import (
+    AttemptRecord,
+    ScarfAuthError,
+    ScarfResponseError,
+    ScarfRetriesExhaustedError,
+)
 from scarf_etl.client.exports import export_location
 from scarf_etl.client.paging import next_page, page_items
 from scarf_etl.client.retry import backoff_delay, next_wait, parse_retry_after
@@ -124,3 +130,16 @@ def test_settings_and_client_keep_the_token_out_of_repr() -> None:
     with pytest.raises(ScarfAuthError, match="SCARF_API_TOKEN"):
         ScarfClient("  ")
     assert ClientSettings().user_agent.startswith("scarf-etl/")
+
+
+def test_errors_survive_pickling_with_their_details() -> None:
+    """Process pools and run launchers pickle exceptions; the history must come through."""
+    record = AttemptRecord(1, "HTTP 503", 503, "busy", None)
+    error = ScarfRetriesExhaustedError("gave up", history=(record,), url="http://h/x")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.history, copy.url, copy.status_code) == (
+        "gave up",
+        (record,),
+        "http://h/x",
+        503,
+    )

@@ -70,7 +70,10 @@ class AttemptRecord:
 class ScarfRetriesExhaustedError(ScarfError):
     """Every attempt failed with a transient error; `history` has one entry per attempt."""
 
-    def __init__(self, message: str, *, history: tuple[AttemptRecord, ...], url: str) -> None:
+    # Defaults let pickle rebuild it from (message,) and then restore the attributes.
+    def __init__(
+        self, message: str, *, history: tuple[AttemptRecord, ...] = (), url: str | None = None
+    ) -> None:
         last_status = history[-1].status_code if history else None
         super().__init__(message, status_code=last_status, url=url)
         self.history = history
