@@ -122,14 +122,18 @@ class EmulatorServer:
 
     def expected_events(self, owner: str, package_id: str, day: datetime.date) -> pl.DataFrame:
         """The clean (fault-free) events of one package and day, typed, empty text as null."""
-        package = next(p for p in self.emulator.owner_packages(owner) if p.uuid == package_id)
-        return events.typed_view(self.emulator.events.get(package.source(), day))
+        for package in self.emulator.owner_packages(owner):
+            if package.uuid == package_id:
+                return events.typed_view(self.emulator.events.get(package.source(), day))
+        raise KeyError(f"{owner!r} has no package {package_id!r}")
 
     def expected_pixel_events(self, owner: str, day: datetime.date) -> pl.DataFrame:
         """The clean events of all of `owner`'s pixels on one day, in export order."""
-        frames = [
-            self.emulator.events.get(s, day) for s in self.emulator.store.pixel_sources(owner)
-        ]
+        sources = self.emulator.store.pixel_sources(owner)
+        frames = [self.emulator.events.get(s, day) for s in sources]
+        if not frames:  # an owner without pixels: the right columns, no rows
+            empty = events.EventSource(world.stable_id("no-pixel"), "pixel", "")
+            frames = [events.generate(self.seed, empty, day, events_per_day=0)]
         return pl.concat([events.typed_view(f) for f in frames])
 
 
@@ -153,6 +157,8 @@ def serve_forever(*, port: int, seed: int = 0, events_per_day: int = 50) -> None
     config = uvicorn.Config(build_app(emulator), log_level="info", lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        print("Emulator stopped.")
     finally:
         sock.close()
 

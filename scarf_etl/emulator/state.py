@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 
 from scarf_etl.emulator import world
-from scarf_etl.emulator.errors import ApiError, bad_request, forbidden, not_found
+from scarf_etl.emulator.errors import bad_request, forbidden, not_found
 from scarf_etl.emulator.events import EventSource
 
 _WRITE_ROLES = ("admin", "owner")
@@ -261,10 +261,6 @@ class Store:
         with self.lock:
             orgs = sorted(org for org, user in self.memberships if user == username)
             return [username, *orgs]
-
-    def require(self, condition: bool, error: ApiError) -> None:
-        if not condition:
-            raise error
 
 
 def _iso(moment: datetime.datetime) -> str:
