@@ -7,10 +7,8 @@ Every asset shares the daily partitions and `BackfillPolicy.single_run()`, so a 
 local files: re-materializing them applies a normalization fix to history without API calls.
 """
 
-from __future__ import annotations
-
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -86,7 +84,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         scarf_api: ScarfApiResource,
         scarf_storage: ScarfStorageResource,
-    ) -> dg.MaterializeResult[None]:
+    ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
         days = window_days(context)
         with scarf_api.get_client() as client:
@@ -134,7 +132,7 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
     )
     def lake_export(
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
-    ) -> dg.MaterializeResult[None]:
+    ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
         days = window_days(context)
         stats: list[NormalizeStats] = []
@@ -218,7 +216,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
     )
     def warehouse_table(
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
-    ) -> dg.MaterializeResult[None]:
+    ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
         warehouse = scarf_storage.warehouse()
         warehouse.ensure_schema()
@@ -262,6 +260,9 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
             description=f"DuckDB table scarf.{table}: replaced with the API's state on each run.",
             group_name="dimensions",
             kinds={"duckdb"},
+            # After the raw fetch: a run the API refuses (no export on the plan, a bad token)
+            # then stops before writing anything to the warehouse.
+            deps=[export.raw_key for export in EXPORTS],
         )
         for table in DIMENSION_TABLES
     ],
@@ -276,24 +277,20 @@ def scarf_dimensions(
     context: dg.AssetExecutionContext,
     scarf_api: ScarfApiResource,
     scarf_storage: ScarfStorageResource,
-) -> Sequence[dg.MaterializeResult[None]]:
+) -> Iterator[dg.MaterializeResult]:
     settings = scarf_storage.settings()
     refreshed_at = dt.datetime.now(dt.UTC)
     with scarf_api.get_client() as client:
         snapshot = fetch_dimensions(client, settings, refreshed_at)
     warehouse = scarf_storage.warehouse()
     warehouse.ensure_schema()
-    results: list[dg.MaterializeResult[None]] = []
     for table, frame in snapshot.frames.items():
-        rows = warehouse.replace_dimension(table, frame)
+        rows = warehouse.replace_dimension(table, frame, owner=settings.owner)
         context.log.info(f"scarf.{table}: {rows} rows")
-        results.append(
-            dg.MaterializeResult(
-                asset_key=dg.AssetKey(["scarf", table]),
-                metadata={"dagster/row_count": rows, "refreshed_at": refreshed_at.isoformat()},
-            )
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey(["scarf", table]),
+            metadata={"dagster/row_count": rows, "refreshed_at": refreshed_at.isoformat()},
         )
-    return results
 
 
 def build_export_assets() -> list[dg.AssetsDefinition]:

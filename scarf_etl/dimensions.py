@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from scarf_etl.client import Package, ScarfClient, ScarfNotFoundError
+from scarf_etl.client import Package, ScarfClient
 from scarf_etl.settings import PipelineSettings
 
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
@@ -60,6 +60,11 @@ DIMENSION_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 }
 DIMENSION_TABLES = tuple(DIMENSION_SCHEMAS)
 
+# Routes belong to file packages, domains to file and python packages (the API page's "File
+# Packages" and "Python Packages" sections); asking for them on other kinds is a 400.
+ROUTE_LIBRARY_TYPES = frozenset({"other"})
+DOMAIN_LIBRARY_TYPES = frozenset({"other", "pypi"})
+
 # The column that names whose snapshot a row belongs to; `packages` has its own `owner` field
 # (the package's owner), which for an owner's snapshot is the same account.
 SNAPSHOT_OWNER_COLUMN = "owner"
@@ -97,27 +102,19 @@ def fetch_dimensions(
         rows["package_permissions"].extend(
             _records(client.get_package_permissions(package.uuid), package_id=package.uuid)
         )
-        rows["package_routes"].extend(
-            _records(_optional(client.list_package_routes, package.uuid), package_id=package.uuid)
-        )
-        rows["package_domains"].extend(
-            _records(_optional(client.list_package_domains, package.uuid), package_id=package.uuid)
-        )
+        if package.library_type in ROUTE_LIBRARY_TYPES:
+            rows["package_routes"].extend(
+                _records(client.list_package_routes(package.uuid), package_id=package.uuid)
+            )
+        if package.library_type in DOMAIN_LIBRARY_TYPES:
+            rows["package_domains"].extend(
+                _records(client.list_package_domains(package.uuid), package_id=package.uuid)
+            )
     frames = {
         table: _frame(table, table_rows, settings.owner, refreshed_at)
         for table, table_rows in rows.items()
     }
     return DimensionSnapshot(frames=frames)
-
-
-def _optional(fetch: Any, package_id: str) -> list[Any]:
-    # Routes and domains exist only for file and python packages; for the other kinds the API
-    # answers 404, which here means "none", not an error.
-    try:
-        result: list[Any] = fetch(package_id)
-    except ScarfNotFoundError:
-        return []
-    return result
 
 
 def _record(item: Any, **extra: Any) -> dict[str, Any]:

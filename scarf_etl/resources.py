@@ -13,6 +13,7 @@ from scarf_etl.settings import PipelineSettings, load_settings
 from scarf_etl.warehouse import Warehouse
 
 DEFAULT_MAX_CONCURRENCY = 4
+DEFAULT_LOCK_WAIT_SECONDS = 120.0
 
 
 class ScarfApiResource(dg.ConfigurableResource[Any]):
@@ -37,11 +38,15 @@ class ScarfApiResource(dg.ConfigurableResource[Any]):
 class ScarfStorageResource(dg.ConfigurableResource[Any]):
     """Whose data, and where it lives: the SCARF_* variables, read when the step runs."""
 
+    # How long a warehouse step waits for another process's DuckDB lock before failing; the
+    # `scarf_warehouse` pool normally means it never waits at all.
+    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
+
     def settings(self) -> PipelineSettings:
         return load_settings()
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings().duckdb_path)
+        return Warehouse(self.settings().duckdb_path, lock_wait_seconds=self.lock_wait_seconds)
 
 
 def default_resources() -> dict[str, object]:

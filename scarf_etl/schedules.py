@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from scarf_etl.partitions import daily_partitions, day_key, partition_day, partitions_start
+from scarf_etl.partitions import day_key, partition_day, partitions_start
 
 DAILY_JOB_NAME = "scarf_daily_job"
 # 06:00 UTC: Scarf's UTC day has closed and its late events have had a few hours to arrive.
@@ -19,7 +19,6 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 daily_job = dg.define_asset_job(
     name=DAILY_JOB_NAME,
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Every scarf-etl asset for a range of days, in one run.",
 )
 

@@ -63,9 +63,10 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
 
     warehouse = tmp_path / "data" / "warehouse.duckdb"
     assert scalar(warehouse, "SELECT count(DISTINCT event_date) FROM scarf.package_events") == 3
-    assert scalar(
-        warehouse, "SELECT count(*) - count(DISTINCT event_id) FROM scarf.package_events"
-    ) == 0
+    assert (
+        scalar(warehouse, "SELECT count(*) - count(DISTINCT event_id) FROM scarf.package_events")
+        == 0
+    )
 
     # The runs are recorded in the instance the UI reads.
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
@@ -79,9 +80,7 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
         del os.environ["DAGSTER_HOME"]
 
 
-def test_load_without_an_owner_says_what_to_set(
-    emulator: EmulatorServer, tmp_path: Path
-) -> None:
+def test_load_without_an_owner_says_what_to_set(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = load_env(emulator, tmp_path)
     del env["SCARF_OWNER"]
     run = start_load(env, "2026-11-01", "2026-11-01")

@@ -145,11 +145,14 @@ def test_a_day_with_faults_yields_exactly_the_right_rows(
         )
         == 0
     )
-    assert scalar(
-        warehouse_path,
-        "SELECT count(*) FROM scarf.package_events WHERE event_date <> ?",
-        [day],
-    ) == 0
+    assert (
+        scalar(
+            warehouse_path,
+            "SELECT count(*) FROM scarf.package_events WHERE event_date <> ?",
+            [day],
+        )
+        == 0
+    )
     # The unknown column is kept and typed as text.
     assert (
         scalar(
@@ -180,7 +183,7 @@ def test_export_not_on_the_plan_fails_the_run_and_writes_nothing(
     result = materialize_days(FIRST, FIRST, raise_on_error=False)
     assert not result.success
     failures = [
-        event.step_failure_data.error.message
+        event.step_failure_data.error.to_string()
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error
     ]
