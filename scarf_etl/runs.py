@@ -21,6 +21,9 @@ from scarf_etl.schedules import DAILY_JOB_NAME, partition_range_tags
 
 DEFINITIONS_MODULE = "scarf_etl.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
+# The console shows our one line per step; Dagster's own event lines still go to the event log
+# the UI reads, and warnings and errors still reach the console.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -56,6 +59,7 @@ def run_days(
     dagster_run = instance.create_run_for_job(
         job_def=job_def,
         tags=partition_range_tags(first, last),
+        run_config=QUIET_CONSOLE,
         job_code_origin=recon_job.get_python_origin(),
     )
     outcome = RunOutcome(run_id=dagster_run.run_id, success=False, seconds=0.0)

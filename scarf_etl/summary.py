@@ -8,14 +8,15 @@ from pathlib import Path
 import duckdb
 
 EXAMPLE_QUERIES: dict[str, str] = {
-    "Downloads per package per day (last 7 days loaded)": """
-        SELECT event_date, package_name, downloads
-        FROM scarf.downloads_per_package_per_day
-        ORDER BY event_date DESC, downloads DESC
+    "Downloads per package per day": """
+        SELECT d.event_date, d.package_name, p.library_type, d.downloads, d.unique_origins
+        FROM scarf.downloads_per_package_per_day AS d
+        LEFT JOIN scarf.packages AS p ON p.uuid = d.package_id
+        ORDER BY d.event_date DESC, d.downloads DESC
         LIMIT 10
     """,
     "Top companies by events": """
-        SELECT origin_company, events
+        SELECT company, domain, events, packages
         FROM scarf.top_companies
         ORDER BY events DESC
         LIMIT 5

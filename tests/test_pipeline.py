@@ -16,6 +16,7 @@ from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, NON_PRO_ORG
 from scarf_etl.raw import raw_day_dir
+from scarf_etl.summary import run_example_queries
 from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
 
 FIRST = dt.date(2026, 11, 1)
@@ -85,6 +86,20 @@ def test_three_days_land_in_every_layer(emulator: EmulatorServer, warehouse_path
         emulator.package_ids(DEMO_ORG)
     )
     assert scalar(warehouse_path, "SELECT count(*) FROM scarf.organizations") == 1
+    # Empty strings are NULL in every text column, however the CSV spelled them.
+    for table in ("package_events", "pixel_events"):
+        empty = scalar(
+            warehouse_path,
+            "SELECT string_agg(column_name, ', ') FROM information_schema.columns "
+            "WHERE table_schema = 'scarf' AND table_name = ? AND data_type = 'VARCHAR'",
+            [table],
+        )
+        conditions = " OR ".join(f"\"{c}\" = ''" for c in empty.split(", "))
+        assert scalar(warehouse_path, f"SELECT count(*) FROM scarf.{table} WHERE {conditions}") == 0
+    # The demo's example queries answer from these tables.
+    answers = run_example_queries(warehouse_path)
+    assert "Top companies" in answers
+    assert "Downloads per package per day" in answers
     # Every check passed or, for the WARN ones, did not fail.
     evaluations = result.get_asset_check_evaluations()
     assert evaluations
