@@ -78,6 +78,16 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
             ]
             assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
             assert all(DEMO_TOKEN not in str(r.dagster_run.run_config) for r in records)
+            # The warehouse pool (limit 1) is what kept the writers apart.
+            engine_messages = [
+                entry.user_message
+                for record in records
+                for entry in instance.all_logs(record.dagster_run.run_id)
+            ]
+            assert any(
+                "blocked by limit for pool scarf_warehouse" in message
+                for message in engine_messages
+            )
     finally:
         del os.environ["DAGSTER_HOME"]
 
