@@ -120,7 +120,8 @@ def _permanent_error(
     if status == 400:
         return ScarfBadRequestError, (
             f"Scarf refused the request for {subject} (HTTP 400{' ' + code if code else ''}): "
-            f"{message or 'no reason given'}. Fix the date window (YYYY-MM-DD, start before "
-            f"end) or the payload."
+            f"{message or 'no reason given'}. Fix what the message names: for an export, the "
+            f"date window (YYYY-MM-DD, start before end, at most 366 days); for a write, the "
+            f"payload's field."
         )
     return ScarfError, f"Scarf answered HTTP {status} for {subject}; not retried.{said}"

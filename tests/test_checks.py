@@ -1,0 +1,67 @@
+"""The asset checks' logic, called as functions on a real warehouse built by the pipeline:
+each check passes on good data and fails (or warns) once the data is made wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from scarf_etl import checks
+from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.emulator.world import DEMO_ORG
+from scarf_etl.settings import load_settings
+from scarf_etl.warehouse import Warehouse
+from tests.pipeline_helpers import configure, materialize_days
+
+DAY = dt.date(2026, 11, 2)
+QUIET_DAY = dt.date(2026, 11, 3)
+
+
+@pytest.fixture
+def loaded(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path) -> Warehouse:
+    warehouse_path = configure(monkeypatch, emulator, tmp_path / "data")
+    assert materialize_days(DAY, DAY).success
+    return Warehouse(warehouse_path)
+
+
+def execute(warehouse: Warehouse, sql: str) -> None:
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(sql)
+
+
+def test_rows_match_lake_fails_when_the_warehouse_lost_a_row(loaded: Warehouse) -> None:
+    settings = load_settings()
+    assert checks.rows_match_lake(loaded, settings, "package_events", [DAY]).passed
+    execute(
+        loaded,
+        "DELETE FROM scarf.package_events "
+        "WHERE event_id = (SELECT min(event_id) FROM scarf.package_events)",
+    )
+    result = checks.rows_match_lake(loaded, settings, "package_events", [DAY])
+    assert not result.passed
+    assert DAY.isoformat() in str(result.metadata["mismatches"])
+
+
+def test_totals_check_warns_when_aggregates_and_events_disagree(loaded: Warehouse) -> None:
+    assert checks.totals_match_events(loaded, [DAY], DEMO_ORG).passed
+    execute(
+        loaded,
+        "UPDATE scarf.aggregates SET total = total + 1 WHERE breakdown = 'total' "
+        "AND package = (SELECT min(package) FROM scarf.aggregates)",
+    )
+    result = checks.totals_match_events(loaded, [DAY], DEMO_ORG)
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["differences"].value == 1
+
+
+def test_an_empty_day_is_a_warning_not_a_failure(loaded: Warehouse) -> None:
+    assert checks.day_not_empty(loaded, "package_events", [DAY], DEMO_ORG).passed
+    result = checks.day_not_empty(loaded, "package_events", [DAY, QUIET_DAY], DEMO_ORG)
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.WARN
+    assert QUIET_DAY.isoformat() in str(result.metadata["empty_days"])
