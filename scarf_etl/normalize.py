@@ -8,6 +8,7 @@ exports without an `id` column (legacy v1), whose row hashes go through hashlib 
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import json
@@ -78,7 +79,13 @@ _OVERFLOW: Final = "__overflow"
 _REASON: Final = "__reason"
 _LINE: Final = "__line_number"
 _NEWLINES: Final = "__newlines"
-_SOURCE: Final = "__source_file"
+_KEY: Final = "__key"
+_FILE: Final = "__file"
+_ROW: Final = "__row"
+_RAGGED: Final = "__wrong_field_count"
+_SUFFIX: Final = "__id_suffix"
+# Row keys are file position * stride + record index: unique across a day's files.
+_FILE_STRIDE: Final = 1 << 40
 _RECORD: Final = "__record"
 _IN_WINDOW: Final = "__in_window"
 
@@ -157,10 +164,17 @@ def parse_utc_time(text: pl.Expr) -> pl.Expr:
 
 
 def _parse_boolean(text: pl.Expr) -> pl.Expr:
+    # when/is_in rather than replace_strict: the streaming engine has no replace, and falls
+    # back to materializing the whole day for it.
+    word = text.str.strip_chars().str.to_lowercase()
+    true_words = [k for k, v in _BOOLEAN_TEXT.items() if v]
+    false_words = [k for k, v in _BOOLEAN_TEXT.items() if not v]
     return (
-        text.str.strip_chars()
-        .str.to_lowercase()
-        .replace_strict(_BOOLEAN_TEXT, default=None, return_dtype=pl.Boolean)
+        pl.when(word.is_in(true_words))
+        .then(pl.lit(True))
+        .when(word.is_in(false_words))
+        .then(pl.lit(False))
+        .otherwise(pl.lit(None, dtype=pl.Boolean))
     )
 
 
@@ -208,43 +222,92 @@ def _scan_physical_lines(path: Path) -> pl.LazyFrame:
             truncate_ragged_lines=True,
             empty_string_is_null=False,
             encoding="utf8-lossy",
+            low_memory=True,
         )
         .with_row_index(_LINE, offset=1)
         .with_columns(pl.col("text").fill_null("").str.strip_chars_end("\r"))
     )
 
 
-def _wrong_field_counts(path: Path, expected: int) -> dict[int, str]:
-    """Line number -> reason, for single-line records whose field count is not `expected`.
+@dataclass(frozen=True)
+class _LineMap:
+    """Record index <-> physical line number of one file, from its multi-line records only.
 
-    polars fills short rows with nulls without a word, so field counts are checked on the
-    physical lines; lines that open or continue a quoted multi-line field are skipped (their
-    too-many-fields case is caught by the overflow column).
+    A record's first line is 2 (after the header) + its index + the embedded newlines of the
+    records before it; the records holding newlines are few, so the map stays small and no
+    order-dependent running sum over the whole day is needed.
+    """
+
+    records: tuple[int, ...]  # sorted indexes of records holding newlines
+    newlines: tuple[int, ...]  # their embedded newline counts
+    newlines_before: tuple[int, ...]  # total embedded newlines of the records before each
+
+    @classmethod
+    def of(cls, multi_line: pl.DataFrame) -> _LineMap:
+        pairs = sorted((int(r), int(n)) for r, n in multi_line.iter_rows())
+        before = [0]
+        for _, count in pairs:
+            before.append(before[-1] + count)
+        return cls(tuple(r for r, _ in pairs), tuple(n for _, n in pairs), tuple(before[:-1]))
+
+    def first_line(self, record: int) -> int:
+        at = bisect.bisect_left(self.records, record)
+        shift = self.newlines_before[at] if at < len(self.records) else self._total()
+        return 2 + record + shift
+
+    def extra_lines(self, record: int) -> int:
+        at = bisect.bisect_left(self.records, record)
+        return self.newlines[at] if at < len(self.records) and self.records[at] == record else 0
+
+    def record_on_single_line(self, line: int) -> int | None:
+        """The record that is exactly physical line `line`, or None if that line is part of a
+        multi-line record."""
+        low, high = 0, len(self.records)
+        while low < high:  # the last multi-line record starting at or before `line`
+            middle = (low + high) // 2
+            if self.first_line(self.records[middle]) <= line:
+                low = middle + 1
+            else:
+                high = middle
+        if low == 0:
+            return line - 2
+        start = self.first_line(self.records[low - 1])
+        end = start + self.newlines[low - 1]
+        if line <= end:
+            return None
+        return line - 2 - self.newlines_before[low - 1] - self.newlines[low - 1]
+
+    def _total(self) -> int:
+        return (self.newlines_before[-1] + self.newlines[-1]) if self.records else 0
+
+
+def _wrong_field_counts(path: Path, expected: int, lines: _LineMap) -> dict[int, str]:
+    """Record index -> reason, for single-line records whose field count is not `expected`.
+
+    polars fills short rows without a word, so field counts are checked on the physical lines;
+    lines of multi-line records are skipped (their too-many-fields case is caught by the
+    overflow column).
     """
     text = pl.col("text")
-    odd_quotes = (text.str.count_matches('"', literal=True) % 2 == 1).cast(pl.Int64)
-    inside_quote = (odd_quotes.cum_sum() - odd_quotes) % 2 == 1
     fields = text.str.replace_all(_QUOTED_FIELD, "").str.count_matches(",", literal=True) + 1
-    bad = (
+    suspects = (
         _scan_physical_lines(path)
-        .with_columns(fields=fields, single=(odd_quotes == 0) & ~inside_quote)
-        .filter(
-            (pl.col(_LINE) > 1) & (text != "") & pl.col("single") & (pl.col("fields") != expected)
-        )
-        .select(_LINE, "fields")
+        .filter((pl.col(_LINE) > 1) & (text != ""))
+        .select(_LINE, fields.alias("fields"))
+        .filter(pl.col("fields") != expected)
         .collect(engine="streaming")
     )
-    return {
-        line: f"wrong field count: expected {expected}, got {count}"
-        for line, count in bad.iter_rows()
-    }
+    wrong: dict[int, str] = {}
+    for line, count in suspects.iter_rows():
+        record = lines.record_on_single_line(int(line))
+        if record is not None:
+            wrong[record] = f"wrong field count: expected {expected}, got {count}"
+    return wrong
 
 
-def _raw_records(path: Path, spans: pl.DataFrame) -> dict[int, str]:
+def _raw_records(path: Path, spans: Sequence[tuple[int, int]]) -> dict[int, str]:
     """First line number -> the record's raw text, for the (few) rejected records."""
-    needed = sorted(
-        {start + k for start, extra in spans.iter_rows() for k in range(int(extra) + 1)}
-    )
+    needed = sorted({start + k for start, extra in spans for k in range(extra + 1)})
     lines = dict(
         _scan_physical_lines(path)
         .filter(pl.col(_LINE).is_in(needed))
@@ -253,15 +316,37 @@ def _raw_records(path: Path, spans: pl.DataFrame) -> dict[int, str]:
         .iter_rows()
     )
     return {
-        start: "\n".join(lines.get(start + k, "") for k in range(int(extra) + 1))
-        for start, extra in spans.iter_rows()
+        start: "\n".join(lines.get(start + k, "") for k in range(extra + 1))
+        for start, extra in spans
     }
 
 
-def _event_file_frame(
-    raw: RawEventFile, names: list[str], extras: list[str], label: str
-) -> pl.LazyFrame:
-    """One raw file -> typed rows in the canonical column order plus bookkeeping columns."""
+@dataclass(frozen=True)
+class EventFilePlan:
+    """One raw event file, ready to be staged: its typed records as a lazy CSV scan."""
+
+    raw: RawEventFile
+    names: tuple[str, ...]
+    label: str
+    has_id: bool
+    staged: pl.LazyFrame  # STAGED layout: typed columns + _KEY, _REASON, _RECORD, _NEWLINES
+
+
+@dataclass(frozen=True)
+class EventDayPlan:
+    """A day's event files, planned: what `finish_events` needs besides the staged rows."""
+
+    table: str
+    day: date
+    owner: str
+    files: tuple[EventFilePlan, ...]
+    extra_columns: tuple[str, ...]
+
+
+def _staged_event_file(raw: RawEventFile, names: list[str], extras: list[str]) -> pl.LazyFrame:
+    """One raw file -> one row per non-blank record: typed columns in the canonical order,
+    the event key (the export's id, or a content hash), the cast/parse reasons, the record
+    index and its embedded newline count. Streams: nothing here depends on row order."""
     schema = {name: pl.String() for name in names} | {_OVERFLOW: pl.String()}
     scanned = pl.scan_csv(
         raw.path,
@@ -271,26 +356,18 @@ def _event_file_frame(
         missing_columns="insert",
         truncate_ragged_lines=True,
         encoding="utf8-lossy",
+        low_memory=True,
     ).with_row_index(_RECORD)
-    newlines = pl.sum_horizontal(
-        [pl.col(n).str.count_matches("\n", literal=True).fill_null(0) for n in names]
-    )
-    # A record's first physical line: header line + records before + their embedded newlines.
-    scanned = scanned.with_columns(_NEWLINES=newlines).with_columns(
-        (2 + pl.col(_RECORD) + pl.col("_NEWLINES").cum_sum() - pl.col("_NEWLINES"))
-        .cast(pl.Int64)
-        .alias(_LINE)
-    )
-    scanned = scanned.rename({"_NEWLINES": _NEWLINES})
     # A blank line parses as an all-null record; it is not an event.
     scanned = scanned.filter(~pl.all_horizontal([pl.col(n).is_null() for n in names]))
+    # polars reads a quoted empty field ("") as an empty string; the warehouse wants NULL for
+    # both spellings of an empty value.
+    scanned = scanned.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
 
-    ragged = _wrong_field_counts(raw.path, len(names))
     reasons: list[pl.Expr] = [
         pl.when(pl.col(_OVERFLOW).is_not_null()).then(
             pl.lit(f"too many fields: expected {len(names)}")
         ),
-        pl.col(_LINE).replace_strict(ragged, default=None, return_dtype=pl.String),
     ]
     typed: dict[str, pl.Expr] = {}
     for name in EVENT_COLUMNS:
@@ -303,25 +380,25 @@ def _event_file_frame(
             reasons.append(reason)
 
     if "id" in names:
-        event_id = pl.col("id").str.strip_chars()
-        reasons.append(pl.when(event_id.is_null() | (event_id == "")).then(pl.lit("id: missing")))
+        key = pl.col("id").str.strip_chars()
+        reasons.append(pl.when(key.is_null() | (key == "")).then(pl.lit("id: missing")))
     else:
-        # No id: a hash of the row's text (canonical column order, so v1 and v2 layouts agree)
-        # plus its ordinal among identical rows, so identical events stay distinct and stable.
+        # No id: a hash of the row's text (canonical column order, so v1 and v2 layouts agree);
+        # its ordinal among identical rows is added in finish_events.
         content_columns = [n for n in EVENT_COLUMNS if n != "id"] + sorted(extras)
         content = pl.concat_str(
             [pl.lit(raw.package_id or "")]
             + [pl.col(n).fill_null("") if n in names else pl.lit("") for n in content_columns],
             separator="\x1f",
         )
-        digest = content.map_batches(_stable_digest, return_dtype=pl.String, is_elementwise=True)
-        ordinal = pl.int_range(pl.len()).over(digest)
-        event_id = pl.when(ordinal == 0).then(digest).otherwise(digest + "-" + ordinal.cast(str))
+        key = content.map_batches(_stable_digest, return_dtype=pl.String, is_elementwise=True)
 
-    row_time = typed["time"]
+    newlines = pl.sum_horizontal(
+        [pl.col(n).str.count_matches("\n", literal=True).fill_null(0) for n in names]
+    )
     return scanned.select(
-        event_id.alias("event_id"),
-        row_time.dt.date().alias("event_date"),
+        key.alias(_KEY),
+        typed["time"].dt.date().alias("event_date"),
         pl.lit(raw.package_id, dtype=pl.String).alias("package_id"),
         *[typed[n].alias(n) for n in EVENT_COLUMNS if n != "id"],
         *[
@@ -329,9 +406,8 @@ def _event_file_frame(
             for n in sorted(extras)
         ],
         pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(_REASON),
-        pl.lit(label).alias(_SOURCE),
-        _LINE,
-        _NEWLINES,
+        pl.col(_RECORD).cast(pl.Int64),
+        newlines.cast(pl.Int64).alias(_NEWLINES),
     )
 
 
@@ -341,15 +417,15 @@ def empty_events_frame(extras: Sequence[str] = ()) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def normalize_events(
+def plan_events(
     files: Sequence[RawEventFile],
     *,
     table: str,
     day: date,
     owner: str,
     source_labels: Sequence[str],
-) -> NormalizedEvents:
-    """Plan a day's event partition from its raw files; only rejected rows are materialized.
+) -> EventDayPlan:
+    """Read the headers of a day's raw event files and plan their staged (typed) rows.
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
     """
@@ -362,63 +438,168 @@ def normalize_events(
     present = [(raw, names, label) for raw, names, label in headers if names]
     known = set(EVENT_COLUMNS)
     extras = sorted({n for _, names, _ in present for n in names if n not in known})
-    if not present:
-        empty = empty_events_frame().with_columns(pl.lit(owner).alias("owner")).lazy()
+    planned = tuple(
+        EventFilePlan(
+            raw=raw,
+            names=tuple(names),
+            label=label,
+            has_id="id" in names,
+            staged=_staged_event_file(raw, names, extras),
+        )
+        for raw, names, label in present
+    )
+    return EventDayPlan(table, day, owner, planned, tuple(extras))
+
+
+def _key_ordinals(staged: pl.LazyFrame) -> dict[int, str]:
+    """Record index -> "-<ordinal>" suffix, for id-less records repeating an earlier record's
+    content hash in the same file (the first copy keeps the bare hash)."""
+    keys = staged.select(_RECORD, _KEY).collect(engine="streaming")
+    repeats = keys.with_columns(ordinal=pl.int_range(pl.len()).over(_KEY)).filter(
+        pl.col("ordinal") > 0
+    )
+    return {int(r): f"-{o}" for r, o in repeats.select(_RECORD, "ordinal").iter_rows()}
+
+
+def _record_lookup(ragged: dict[int, str], suffixes: dict[int, str]) -> pl.LazyFrame | None:
+    """The (few) records with a field-count reason or an id suffix, as a frame to left-join on
+    the record index (a join streams; replace/replace_strict would not)."""
+    records = sorted(ragged.keys() | suffixes.keys())
+    if not records:
+        return None
+    return pl.LazyFrame(
+        {
+            _RECORD: records,
+            _RAGGED: [ragged.get(r) for r in records],
+            _SUFFIX: [suffixes.get(r) for r in records],
+        },
+        schema={_RECORD: pl.Int64(), _RAGGED: pl.String(), _SUFFIX: pl.String()},
+    )
+
+
+def finish_events(plan: EventDayPlan, staged: Sequence[pl.LazyFrame]) -> NormalizedEvents:
+    """The day's partition plan, counts and rejected rows from each file's staged rows (the
+    plan's own lazy CSV scans, or those rows written to parquet first).
+
+    Only small things are materialized: multi-line records, rejected rows, repeated keys and
+    the ids of kept rows (to find the duplicates to drop, keeping each id's first copy).
+    """
+    if not plan.files:
+        empty = empty_events_frame().with_columns(pl.lit(plan.owner).alias("owner")).lazy()
         zero = pl.LazyFrame({"rows_in": [0], "rejected": [0], "out_of_window": [0], "kept": [0]})
         return NormalizedEvents(empty, zero, pl.DataFrame(schema=REJECTED_COLUMNS), ())
-
-    frames = [_event_file_frame(raw, names, extras, label) for raw, names, label in present]
-    everything = pl.concat(frames, how="diagonal")
-    start = datetime.combine(day, time(), tzinfo=UTC)
+    start = datetime.combine(plan.day, time(), tzinfo=UTC)
     end = start + timedelta(days=1)
-    in_window = (pl.col("time") >= start) & (pl.col("time") < end)
+    line_maps: list[_LineMap] = []
+    frames: list[pl.LazyFrame] = []
+    for position, (file, rows) in enumerate(zip(plan.files, staged, strict=True)):
+        multi_line = (
+            rows.filter(pl.col(_NEWLINES) > 0)
+            .select(_RECORD, _NEWLINES)
+            .collect(engine="streaming")
+        )
+        lines = _LineMap.of(multi_line)
+        line_maps.append(lines)
+        ragged = _wrong_field_counts(file.raw.path, len(file.names), lines)
+        suffixes = {} if file.has_id else _key_ordinals(rows)
+        lookup = _record_lookup(ragged, suffixes)
+        if lookup is None:
+            rows = rows.with_columns(
+                pl.lit(None, dtype=pl.String).alias(_RAGGED),
+                pl.lit(None, dtype=pl.String).alias(_SUFFIX),
+            )
+        else:
+            rows = rows.join(lookup, on=_RECORD, how="left", maintain_order="left")
+        reason, wrong_count, suffix = pl.col(_REASON), pl.col(_RAGGED), pl.col(_SUFFIX)
+        frames.append(
+            rows.with_columns(
+                pl.when(suffix.is_null())
+                .then(pl.col(_KEY))
+                .otherwise(pl.col(_KEY) + suffix)
+                .alias("event_id"),
+                pl.when(wrong_count.is_null())
+                .then(reason)
+                .when(reason == "")
+                .then(wrong_count)
+                .otherwise(wrong_count + "; " + reason)
+                .alias(_REASON),
+                pl.lit(position, dtype=pl.Int64).alias(_FILE),
+            ).with_columns(
+                ((pl.col("time") >= start) & (pl.col("time") < end)).alias(_IN_WINDOW),
+                (pl.col(_FILE) * _FILE_STRIDE + pl.col(_RECORD)).alias(_ROW),
+            )
+        )
+    everything = pl.concat(frames, how="vertical")
     valid = pl.col(_REASON) == ""
-    everything = everything.with_columns(_IN_WINDOW=in_window)
+    kept = valid & pl.col(_IN_WINDOW)
 
-    output_columns = [n for n in EVENT_TABLE_COLUMNS if n != "owner"] + extras
-    rows = (
-        everything.filter(valid & pl.col("_IN_WINDOW"))
-        .unique(subset="event_id", keep="first", maintain_order=True)
-        .select(*output_columns, pl.lit(owner).alias("owner"))
+    # Duplicates (Scarf exports are at least once): keep each id's first copy in file order.
+    kept_ids = everything.filter(kept).select(_ROW, "event_id").collect(engine="streaming")
+    dropped = kept_ids.filter(~pl.col("event_id").is_first_distinct())[_ROW]
+    del kept_ids
+    unique_kept = kept & ~pl.col(_ROW).is_in(dropped.implode())
+
+    output_columns = [n for n in EVENT_TABLE_COLUMNS if n != "owner"] + list(plan.extra_columns)
+    rows_out = everything.filter(unique_kept).select(
+        *output_columns, pl.lit(plan.owner).alias("owner")
     )
     counts = everything.select(
         pl.len().cast(pl.Int64).alias("rows_in"),
         (~valid).sum().cast(pl.Int64).alias("rejected"),
-        (valid & ~pl.col("_IN_WINDOW")).sum().cast(pl.Int64).alias("out_of_window"),
-        (valid & pl.col("_IN_WINDOW")).sum().cast(pl.Int64).alias("kept"),
+        (valid & ~pl.col(_IN_WINDOW)).sum().cast(pl.Int64).alias("out_of_window"),
+        kept.sum().cast(pl.Int64).alias("kept"),
     )
-    rejected = _rejected_events(everything.filter(~valid), present, table, day, owner)
-    return NormalizedEvents(rows, counts, rejected, tuple(extras))
+    rejected = _rejected_events(everything.filter(~valid), plan, line_maps)
+    return NormalizedEvents(rows_out, counts, rejected, plan.extra_columns)
 
 
-def _rejected_events(
-    rejects: pl.LazyFrame,
-    present: Sequence[tuple[RawEventFile, list[str], str]],
+def normalize_events(
+    files: Sequence[RawEventFile],
+    *,
     table: str,
     day: date,
     owner: str,
+    source_labels: Sequence[str],
+) -> NormalizedEvents:
+    """Plan a day's event partition straight from its raw files; only small parts (rejected
+    rows, duplicate ids) are materialized.
+
+    Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
+    """
+    plan = plan_events(files, table=table, day=day, owner=owner, source_labels=source_labels)
+    return finish_events(plan, [file.staged for file in plan.files])
+
+
+def _rejected_events(
+    rejects: pl.LazyFrame, plan: EventDayPlan, line_maps: Sequence[_LineMap]
 ) -> pl.DataFrame:
-    found = rejects.select(_SOURCE, _LINE, _NEWLINES, _REASON).collect(engine="streaming")
+    found = rejects.select(_FILE, _RECORD, _REASON).collect(engine="streaming")
     parts: list[pl.DataFrame] = []
-    for raw, _, label in present:
-        mine = found.filter(pl.col(_SOURCE) == label)
+    for position, (file, lines) in enumerate(zip(plan.files, line_maps, strict=True)):
+        mine = found.filter(pl.col(_FILE) == position)
         if mine.is_empty():
             continue
-        texts = _raw_records(raw.path, mine.select(_LINE, _NEWLINES))
+        records = [int(r) for r in mine[_RECORD]]
+        first_lines = [lines.first_line(r) for r in records]
+        spans = [(line, lines.extra_lines(r)) for line, r in zip(first_lines, records, strict=True)]
+        texts = _raw_records(file.raw.path, spans)
         parts.append(
-            mine.select(
-                pl.lit(table).alias("table_name"),
-                pl.lit(day).alias("partition_date"),
-                pl.lit(owner).alias("owner"),
-                pl.col(_SOURCE).alias("source_file"),
-                pl.col(_LINE).alias("line_number"),
-                pl.col(_REASON).alias("reason"),
-                pl.col(_LINE).replace_strict(texts, return_dtype=pl.String).alias("raw_line"),
+            pl.DataFrame(
+                {
+                    "table_name": [plan.table] * len(records),
+                    "partition_date": [plan.day] * len(records),
+                    "owner": [plan.owner] * len(records),
+                    "source_file": [file.label] * len(records),
+                    "line_number": first_lines,
+                    "reason": mine[_REASON],
+                    "raw_line": [texts[line] for line in first_lines],
+                },
+                schema=REJECTED_COLUMNS,
             )
         )
     if not parts:
         return pl.DataFrame(schema=REJECTED_COLUMNS)
-    return pl.concat(parts).cast(REJECTED_COLUMNS)  # type: ignore[arg-type]
+    return pl.concat(parts)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -257,3 +257,44 @@ def test_aggregates_html_page_fails(tmp_path: Path) -> None:
     page = write_ndjson(tmp_path / "agg.ndjson", ["<html>", "<body>oops</body>"])
     with pytest.raises(NormalizeError, match=r"agg\.ndjson"):
         normalize_aggregates(page, day=DAY, owner="me", label="agg")
+
+
+def test_quoted_empty_fields_are_null_like_unquoted_ones(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(V2_HEADER)
+    writer.writerow([event(referer="", origin_latitude="").get(name, "") for name in V2_HEADER])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rejected.is_empty()
+    row = rows.row(0, named=True)
+    assert row["referer"] is None and row["pixel"] is None and row["origin_latitude"] is None
+
+
+def test_line_numbers_count_the_newlines_of_earlier_multiline_records(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "a.csv",
+        V2_HEADER,
+        [event(user_agent="a\nb\nc"), event(id="e2", user_agent="d\ne"), event(id="e3")],
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("short,file-download\n")
+        handle.write("\n")
+    write_rows = [event(id="e4", time="soon"), event(id="e5", user_agent="f\ng", time="x")]
+    with path.open("a", encoding="utf-8") as handle:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in write_rows:
+            writer.writerow([row.get(name, "") for name in V2_HEADER])
+        handle.write(buffer.getvalue())
+    rows, rejected, counts = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["e1", "e2", "e3"]
+    assert counts == {"rows_in": 6, "rejected": 3, "out_of_window": 0, "kept": 3}
+    found = {line: (reason, raw) for _, _, _, _, line, reason, raw in rejected.iter_rows()}
+    # header 1, e1 2-4, e2 5-6, e3 7, short 8, blank 9, e4 10, e5 11-12
+    assert sorted(found) == [8, 10, 11]
+    assert found[8][0].startswith("wrong field count: expected 24, got 2")
+    assert found[8][1] == "short,file-download"
+    assert found[10][0] == "time: not a timestamp" and found[10][1].startswith("e4,")
+    assert found[11][1].count("\n") == 1 and found[11][1].startswith("e5,")
