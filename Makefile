@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup test lint typecheck pytest validate demo dev emulator bench clean
+.PHONY: setup test lint typecheck pytest validate demo dev demo-ui emulator bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,17 @@ demo: setup
 
 dev: setup
 	mkdir -p $${DAGSTER_HOME:-.dagster_home}
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+
+# The UI on the bundled emulator: what `make demo` loaded, plus materialize/backfill buttons
+# that call the emulator. Ctrl-C stops both.
+DEMO_PORT ?= 8765
+demo-ui: setup
+	mkdir -p $${DAGSTER_HOME:-.dagster_home}
+	$(BIN)/scarf-etl emulator --port $(DEMO_PORT) & emulator=$$!; \
+	trap 'kill $$emulator' EXIT INT TERM; \
+	SCARF_API_TOKEN=scarf-demo-token SCARF_OWNER=acme-labs \
+	SCARF_API_URL=http://127.0.0.1:$(DEMO_PORT)/api/v1 SCARF_API_V2_URL=http://127.0.0.1:$(DEMO_PORT)/v2 \
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
 
 emulator: setup

@@ -61,11 +61,9 @@ Query the warehouse:
 read_only=True).sql('SELECT * FROM scarf.downloads_per_package_per_day LIMIT 5'))"
   duckdb {settings.duckdb_path}      (with the duckdb CLI, if installed)
 
-Open the Dagster UI on this run and its assets:
-  make emulator                      (terminal 1: the emulator on port 8765)
-  cp .env.example .env, set SCARF_API_TOKEN={DEMO_TOKEN}, SCARF_OWNER={DEMO_ORG},
-  SCARF_API_URL=http://127.0.0.1:8765/api/v1, SCARF_API_V2_URL=http://127.0.0.1:8765/v2
-  make dev                           (terminal 2: http://127.0.0.1:3000)"""
+Open the Dagster UI on this run and its assets, with the emulator as the API
+(re-run any day, backfill a range):
+  make demo-ui                       (then http://127.0.0.1:3000; Ctrl-C stops both)"""
     )
     return 0
 
