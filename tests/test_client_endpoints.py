@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scarf_etl.client import (
     ClientSettings,
+    OrganizationUpsert,
     PackagePermissionSet,
+    PackageUpsert,
     ScarfAuthError,
     ScarfBadRequestError,
     ScarfClient,
@@ -61,16 +65,17 @@ def test_package_reads(emulator: EmulatorServer) -> None:
 
 def test_organization_writes(emulator: EmulatorServer) -> None:
     with client_for(emulator) as client:
-        created = client.create_organization("new-org", "A new org", "pay@new.example")
+        org = OrganizationUpsert("new-org", "A new org", "pay@new.example")
+        created = client.create_organization(org)
         assert created.name == "new-org" and created.website is None
         updated = client.update_organization(
-            "new-org", description="Changed", billing_email="pay@new.example", website="https://n"
+            "new-org", replace(org, description="Changed", website="https://n")
         )
         assert (updated.description, updated.website) == ("Changed", "https://n")
         package = client.create_organization_package(
-            "new-org", "tool", "A tool", library_type="npm"
+            "new-org", PackageUpsert("tool", "A tool", library_type="npm")
         )
-        assert package.owner == "new-org"
+        assert (package.owner, package.library_type) == ("new-org", "npm")
         assert [p.uuid for p in client.list_organization_packages("new-org")] == [package.uuid]
         member = client.upsert_organization_member("new-org", MEMBER_USER, "admin")
         assert (member.username, member.role) == (MEMBER_USER, "admin")
@@ -83,12 +88,16 @@ def test_organization_writes(emulator: EmulatorServer) -> None:
 
 def test_package_writes(emulator: EmulatorServer) -> None:
     with client_for(emulator) as client:
-        package = client.create_package("my-files", "Some files", library_type="other")
+        upsert = PackageUpsert("my-files", "Some files", library_type="other")
+        package = client.create_package(upsert)
         assert package.owner == DEMO_USER
         renamed = client.update_package(
-            package.uuid, "my-files", "Better files", website="https://f"
+            package.uuid, replace(upsert, short_description="Better files", website="https://f")
         )
         assert (renamed.short_description, renamed.website) == ("Better files", "https://f")
+        # Scarf refuses a changed libraryType, so the client leaves it out of an update.
+        retyped = client.update_package(package.uuid, replace(upsert, library_type="npm"))
+        assert retyped.library_type == "other"
 
         client.set_package_permissions(package.uuid, PackagePermissionSet(MEMBER_USER, "member"))
         client.set_package_permissions(
@@ -133,7 +142,7 @@ def test_permanent_errors_fail_after_one_request(emulator: EmulatorServer) -> No
     assert "SCARF_API_TOKEN" in str(denied.value)
 
     with client_for(emulator, MEMBER_TOKEN) as client, pytest.raises(ScarfForbiddenError):
-        client.update_organization(DEMO_ORG, description="x", billing_email="x@y")
+        client.update_organization(DEMO_ORG, OrganizationUpsert(DEMO_ORG, "x", "x@y"))
 
     with client_for(emulator) as client, pytest.raises(ScarfBadRequestError) as bad:
         client.upsert_organization_member(DEMO_ORG, MEMBER_USER, "emperor")  # type: ignore[arg-type]

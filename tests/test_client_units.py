@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import pickle
 import random
+from dataclasses import asdict, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from scarf_etl.client import ClientSettings, ExportRequest, Organization, Package, ScarfClient
+from scarf_etl.client import (
+    ClientSettings,
+    ExportRequest,
+    Organization,
+    OrganizationMember,
+    OrganizationUpsert,
+    Package,
+    PackageDomain,
+    PackagePermission,
+    PackagePermissionSet,
+    PackageRoute,
+    PackageUpsert,
+    ScarfClient,
+)
 from scarf_etl.client.errors import (
     AttemptRecord,
     ScarfAuthError,
@@ -118,6 +132,104 @@ def test_models_ignore_unknown_keys_and_read_utc_times() -> None:
     assert org.updated_at.tzinfo is UTC and org.website is None
     with pytest.raises(ScarfResponseError, match="uuid"):
         Package.from_json({"name": "x"})
+
+
+def test_read_models_keep_their_attributes_and_map_camel_case_keys() -> None:
+    """The dimensions code reads these attributes by name (via asdict); they must not drift."""
+    expected = {
+        Organization: [
+            "name",
+            "description",
+            "billing_email",
+            "created_at",
+            "updated_at",
+            "website",
+        ],
+        OrganizationMember: ["organization_name", "username", "role"],
+        Package: [
+            "uuid",
+            "owner",
+            "name",
+            "short_description",
+            "created_at",
+            "long_description",
+            "website",
+            "library_type",
+        ],
+        PackagePermission: ["username", "permission_level"],
+        PackageRoute: ["id", "outgoing_url", "template_path"],
+        PackageDomain: ["id", "name"],
+    }
+    for model, names in expected.items():
+        assert [f.name for f in fields(model)] == names, model.__name__
+    package = Package.from_json(
+        {
+            "uuid": "u1",
+            "owner": "acme",
+            "name": "tool",
+            "shortDescription": "s",
+            "createdAt": "2023-06-01T09:30:00+02:00",
+            "longDescription": None,
+            "libraryType": "npm",
+        }
+    )
+    assert asdict(package) == {
+        "uuid": "u1",
+        "owner": "acme",
+        "name": "tool",
+        "short_description": "s",
+        "created_at": datetime(2023, 6, 1, 7, 30, tzinfo=UTC),
+        "long_description": None,
+        "website": None,
+        "library_type": "npm",
+    }
+    route = PackageRoute.from_json({"id": "r", "outgoingUrl": "https://o", "templatePath": "/t"})
+    assert (route.outgoing_url, route.template_path) == ("https://o", "/t")
+    with pytest.raises(ScarfResponseError, match=r"PackageRouteV1 .*templatePath"):
+        PackageRoute.from_json({"id": "r", "outgoingUrl": "https://o"})
+    with pytest.raises(ScarfResponseError, match="OrganizationMemberV1"):
+        OrganizationMember.from_json([])  # type: ignore[arg-type]
+
+
+def test_request_models_emit_the_pages_names_and_omit_none() -> None:
+    assert PackageUpsert("tool", "A tool").to_json() == {
+        "name": "tool",
+        "shortDescription": "A tool",
+    }
+    full = PackageUpsert(
+        "img",
+        "An image",
+        long_description="Long",
+        website="https://w",
+        library_type="docker",
+        backend_url="https://registry.example/acme/img",
+        public_url="https://docker.acme.example/acme/img",
+        repository_url="https://pypi.org/simple/",
+    )
+    assert full.to_json() == {
+        "name": "img",
+        "shortDescription": "An image",
+        "longDescription": "Long",
+        "website": "https://w",
+        "libraryType": "docker",
+        "backendUrl": "https://registry.example/acme/img",
+        "publicUrl": "https://docker.acme.example/acme/img",
+        "repositoryURL": "https://pypi.org/simple/",  # the page's spelling, capital URL
+    }
+    assert OrganizationUpsert("acme", "Labs", "pay@acme.example").to_json() == {
+        "name": "acme",
+        "description": "Labs",
+        "billingEmail": "pay@acme.example",
+    }
+    with_site = OrganizationUpsert("acme", "", "pay@acme.example", website="https://acme")
+    assert with_site.to_json()["website"] == "https://acme"
+    assert with_site.to_json()["description"] == ""  # empty is a value, only None is left out
+    assert PackagePermissionSet("bob@x.example", "admin").to_json() == {
+        "userQuery": "bob@x.example",
+        "permissionLevel": "admin",
+    }
+    with pytest.raises(TypeError):
+        PackageUpsert("tool", "A tool", "long")  # type: ignore[call-arg]
 
 
 def test_settings_and_client_keep_the_token_out_of_repr() -> None:

@@ -17,13 +17,18 @@ from scarf_etl.client.errors import (
 )
 from scarf_etl.client.exports import Download, ExportKind, ExportRequest
 from scarf_etl.client.models import (
+    LibraryType,
+    MemberRole,
     Organization,
     OrganizationMember,
+    OrganizationUpsert,
     Package,
     PackageDomain,
     PackagePermission,
     PackagePermissionSet,
     PackageRoute,
+    PackageUpsert,
+    PermissionLevel,
 )
 from scarf_etl.client.settings import ClientSettings
 
@@ -34,13 +39,18 @@ __all__ = [
     "ExportKind",
     "ExportRequest",
     "IncompleteDownloadError",
+    "LibraryType",
+    "MemberRole",
     "Organization",
     "OrganizationMember",
+    "OrganizationUpsert",
     "Package",
     "PackageDomain",
     "PackagePermission",
     "PackagePermissionSet",
     "PackageRoute",
+    "PackageUpsert",
+    "PermissionLevel",
     "ScarfAuthError",
     "ScarfBadRequestError",
     "ScarfClient",

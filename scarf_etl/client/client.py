@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -18,11 +19,13 @@ from scarf_etl.client.models import (
     MemberRole,
     Organization,
     OrganizationMember,
+    OrganizationUpsert,
     Package,
     PackageDomain,
     PackagePermission,
     PackagePermissionSet,
     PackageRoute,
+    PackageUpsert,
 )
 from scarf_etl.client.paging import next_page, page_items
 from scarf_etl.client.settings import ClientSettings
@@ -33,10 +36,6 @@ M = TypeVar("M")
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
-
-
-def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
 
 
 class ScarfClient:
@@ -139,42 +138,19 @@ class ScarfClient:
         body = self._call("GET", f"/organizations/{_seg(name)}", subject=subject)
         return self._one(Organization.from_json, body, subject=subject)
 
-    def create_organization(
-        self, name: str, description: str, billing_email: str, website: str | None = None
-    ) -> Organization:
+    def create_organization(self, upsert: OrganizationUpsert) -> Organization:
         """POST /organizations; the token's user becomes its owner. Not retried after 5xx."""
-        subject = f"new organization {name!r}"
-        payload = _without_none(
-            {
-                "name": name,
-                "description": description,
-                "billingEmail": billing_email,
-                "website": website,
-            }
+        subject = f"new organization {upsert.name!r}"
+        body = self._call(
+            "POST", "/organizations", subject=subject, body=upsert.to_json(), idempotent=False
         )
-        body = self._call("POST", "/organizations", subject=subject, body=payload, idempotent=False)
         return self._one(Organization.from_json, body, subject=subject)
 
-    def update_organization(
-        self,
-        name: str,
-        *,
-        new_name: str | None = None,
-        description: str,
-        billing_email: str,
-        website: str | None = None,
-    ) -> Organization:
-        """PUT /organizations/{name} with a full OrganizationUpsertV1."""
+    def update_organization(self, name: str, upsert: OrganizationUpsert) -> Organization:
+        """PUT /organizations/{name}; `upsert` is the whole organization, its name the new one."""
         subject = f"organization {name!r}"
-        payload = _without_none(
-            {
-                "name": new_name or name,
-                "description": description,
-                "billingEmail": billing_email,
-                "website": website,
-            }
-        )
-        body = self._call("PUT", f"/organizations/{_seg(name)}", subject=subject, body=payload)
+        path = f"/organizations/{_seg(name)}"
+        body = self._call("PUT", path, subject=subject, body=upsert.to_json())
         return self._one(Organization.from_json, body, subject=subject)
 
     def list_organization_packages(self, name: str) -> list[Package]:
@@ -185,37 +161,11 @@ class ScarfClient:
             subject=f"packages of organization {name!r}",
         )
 
-    def create_organization_package(
-        self,
-        organization: str,
-        name: str,
-        short_description: str,
-        *,
-        long_description: str | None = None,
-        website: str | None = None,
-        library_type: str | None = None,
-        backend_url: str | None = None,
-        public_url: str | None = None,
-        repository_url: str | None = None,
-    ) -> Package:
+    def create_organization_package(self, organization: str, upsert: PackageUpsert) -> Package:
         """POST /organizations/{organization}/packages. Not retried after 5xx."""
-        subject = f"new package {name!r} of organization {organization!r}"
-        body = self._call(
-            "POST",
-            f"/organizations/{_seg(organization)}/packages",
-            subject=subject,
-            body=_package_upsert(
-                name,
-                short_description,
-                long_description=long_description,
-                website=website,
-                library_type=library_type,
-                backend_url=backend_url,
-                public_url=public_url,
-                repository_url=repository_url,
-            ),
-            idempotent=False,
-        )
+        subject = f"new package {upsert.name!r} of organization {organization!r}"
+        path = f"/organizations/{_seg(organization)}/packages"
+        body = self._call("POST", path, subject=subject, body=upsert.to_json(), idempotent=False)
         return self._one(Package.from_json, body, subject=subject)
 
     def list_organization_members(self, name: str) -> list[OrganizationMember]:
@@ -261,66 +211,23 @@ class ScarfClient:
         body = self._call("GET", f"/packages/{_seg(id_or_name)}", subject=subject, params=params)
         return self._one(Package.from_json, body, subject=subject)
 
-    def create_package(
-        self,
-        name: str,
-        short_description: str,
-        *,
-        long_description: str | None = None,
-        website: str | None = None,
-        library_type: str | None = None,
-        backend_url: str | None = None,
-        public_url: str | None = None,
-        repository_url: str | None = None,
-    ) -> Package:
+    def create_package(self, upsert: PackageUpsert) -> Package:
         """POST /packages, owned by the token's user. Not retried after 5xx."""
-        subject = f"new package {name!r}"
+        subject = f"new package {upsert.name!r}"
         body = self._call(
-            "POST",
-            "/packages",
-            subject=subject,
-            body=_package_upsert(
-                name,
-                short_description,
-                long_description=long_description,
-                website=website,
-                library_type=library_type,
-                backend_url=backend_url,
-                public_url=public_url,
-                repository_url=repository_url,
-            ),
-            idempotent=False,
+            "POST", "/packages", subject=subject, body=upsert.to_json(), idempotent=False
         )
         return self._one(Package.from_json, body, subject=subject)
 
-    def update_package(
-        self,
-        package_id: str,
-        name: str,
-        short_description: str,
-        *,
-        long_description: str | None = None,
-        website: str | None = None,
-        backend_url: str | None = None,
-        public_url: str | None = None,
-        repository_url: str | None = None,
-    ) -> Package:
-        """PUT /packages/{package_id}. `library_type` cannot change after creation."""
+    def update_package(self, package_id: str, upsert: PackageUpsert) -> Package:
+        """PUT /packages/{package_id}; `upsert` is the whole package.
+
+        `upsert.library_type` is never sent: Scarf fixes it at creation, so the package keeps
+        its type and one upsert can serve both create and update.
+        """
         subject = f"package {package_id!r}"
-        body = self._call(
-            "PUT",
-            f"/packages/{_seg(package_id)}",
-            subject=subject,
-            body=_package_upsert(
-                name,
-                short_description,
-                long_description=long_description,
-                website=website,
-                backend_url=backend_url,
-                public_url=public_url,
-                repository_url=repository_url,
-            ),
-        )
+        payload = replace(upsert, library_type=None).to_json()
+        body = self._call("PUT", f"/packages/{_seg(package_id)}", subject=subject, body=payload)
         return self._one(Package.from_json, body, subject=subject)
 
     def delete_package(self, package_id: str) -> None:
@@ -477,28 +384,3 @@ def _same_origin(current: str, following: str) -> str:
             f"the server's next-page link points to another host ({target.host}); not followed"
         )
     return str(target)
-
-
-def _package_upsert(
-    name: str,
-    short_description: str,
-    *,
-    long_description: str | None = None,
-    website: str | None = None,
-    library_type: str | None = None,
-    backend_url: str | None = None,
-    public_url: str | None = None,
-    repository_url: str | None = None,
-) -> dict[str, Any]:
-    return _without_none(
-        {
-            "name": name,
-            "shortDescription": short_description,
-            "longDescription": long_description,
-            "website": website,
-            "libraryType": library_type,
-            "backendUrl": backend_url,
-            "publicUrl": public_url,
-            "repositoryURL": repository_url,
-        }
-    )
