@@ -2,14 +2,14 @@
 
     .venv/bin/python benchmarks/bench_normalize.py [--rows 100000 1000000 2000000] [--runs 3]
 
-Each measured run is a fresh subprocess, so ru_maxrss of the child is that run's peak RSS.
+Each measured run is a fresh subprocess that reports its own ru_maxrss: that run's peak RSS.
 The CSVs are generated with polars (v2 layout, ids, quoted user agents, ~2% duplicates).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +23,7 @@ from scarf_etl.schemas import EVENT_COLUMNS
 
 DAY = "2026-11-01"
 RUN_ONE = """
+import resource
 import sys
 from datetime import date
 from pathlib import Path
@@ -39,6 +40,7 @@ loaded = warehouse.load_partition("package_events", day, "bench",
                                   lake_partition_file(data_dir, "package_events", day),
                                   rejected_partition_file(data_dir, "package_events", day))
 print(stats.rows_in, stats.duplicates, stats.rows_out, loaded)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -89,7 +91,6 @@ def measure(rows: int, runs: int, workdir: Path) -> None:
     peaks: list[float] = []
     for run in range(runs):
         data_dir = workdir / f"data-{rows}-{run}"
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-c", RUN_ONE, str(data_dir), str(raw)],
@@ -98,13 +99,14 @@ def measure(rows: int, runs: int, workdir: Path) -> None:
             check=True,
         )
         seconds.append(time.perf_counter() - started)
-        # ru_maxrss of children is the max over all waited children (KiB on Linux): each run
-        # is measured only when it raises the maximum, so runs go smallest first.
-        peaks.append(max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024)
-        output = result.stdout.strip()
+        *lines, peak_kib = result.stdout.strip().splitlines()
+        peaks.append(int(peak_kib) / 1024)  # the child's own ru_maxrss: KiB on Linux
+        output = " ".join(lines)
+        shutil.rmtree(data_dir)
     print(
         f"{rows:>9,} rows ({size_mb:,.0f} MB CSV): median {statistics.median(seconds):.2f} s "
-        f"over {runs} runs, peak RSS {max(peaks):,.0f} MB  [rows_in dup out loaded: {output}]",
+        f"over {runs} runs, peak RSS median {statistics.median(peaks):,.0f} MB "
+        f"(max {max(peaks):,.0f})  [rows_in dup out loaded: {output}]",
         flush=True,
     )
 

@@ -86,6 +86,9 @@ class Warehouse:
                     ) from error
                 time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
         try:
+            # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
+            # it is a session setting, not accepted at connect time.
+            connection.execute("SET enable_progress_bar = false")
             yield connection
         finally:
             connection.close()
