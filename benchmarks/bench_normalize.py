@@ -2,7 +2,9 @@
 
     .venv/bin/python benchmarks/bench_normalize.py [--rows 100000 1000000 2000000] [--runs 3]
 
-Each measured run is a fresh subprocess that reports its own ru_maxrss: that run's peak RSS.
+Each measured run is a fresh subprocess that reports its own peak RSS (VmHWM, Linux). Not
+ru_maxrss: Linux carries it over from the parent across fork + exec, so a child of this
+(generator-sized) process would report at least the parent's size.
 The CSVs are generated with polars (v2 layout, ids, quoted user agents, ~2% duplicates).
 """
 
@@ -23,7 +25,6 @@ from scarf_etl.schemas import EVENT_COLUMNS
 
 DAY = "2026-11-01"
 RUN_ONE = """
-import resource
 import sys
 from datetime import date
 from pathlib import Path
@@ -40,7 +41,7 @@ loaded = warehouse.load_partition("package_events", day, "bench",
                                   lake_partition_file(data_dir, "package_events", day),
                                   rejected_partition_file(data_dir, "package_events", day))
 print(stats.rows_in, stats.duplicates, stats.rows_out, loaded)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
 """
 
 
@@ -100,7 +101,7 @@ def measure(rows: int, runs: int, workdir: Path) -> None:
         )
         seconds.append(time.perf_counter() - started)
         *lines, peak_kib = result.stdout.strip().splitlines()
-        peaks.append(int(peak_kib) / 1024)  # the child's own ru_maxrss: KiB on Linux
+        peaks.append(int(peak_kib) / 1024)
         output = " ".join(lines)
         shutil.rmtree(data_dir)
     print(
