@@ -44,22 +44,55 @@ def start_load(env: dict[str, str], first: str, last: str) -> subprocess.Popen[s
     )
 
 
+def start_dagster_materialize(env: dict[str, str], first: str, last: str) -> subprocess.Popen[str]:
+    """The contract's headless command, through Dagster's own CLI."""
+    dagster = Path(sys.executable).parent / "dagster"
+    return subprocess.Popen(
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "scarf_etl.definitions",
+            "--select",
+            "*",
+            "--partition-range",
+            f"{first}...{last}",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_overlapping_loads_both_succeed_and_show_in_the_instance(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     env = load_env(emulator, tmp_path)
     # Two runs over overlapping days, started together: the warehouse pool (limit 1) makes the
     # second wait for the DuckDB file instead of failing on its lock.
+    # The instance exists before the race, as after any first use: two processes creating a
+    # fresh SQLite instance at the same moment is Dagster's own first-run race, not ours.
+    subprocess.run(
+        [sys.executable, "-c", "from scarf_etl.instance import get_instance; get_instance()"],
+        env=env,
+        check=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    # One is `scarf-etl load`, the other the contract's `dagster asset materialize` command.
     runs = [
         start_load(env, "2026-11-01", "2026-11-02"),
-        start_load(env, "2026-11-02", "2026-11-03"),
+        start_dagster_materialize(env, "2026-11-02", "2026-11-03"),
     ]
     outputs = [run.communicate(timeout=RUN_TIMEOUT_SECONDS)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
-        assert "succeeded" in output
-        assert "ok      scarf__package_events" in output
         assert DEMO_TOKEN not in output
+    assert "succeeded" in outputs[0]
+    assert "ok      scarf__package_events" in outputs[0]
+    assert "RUN_SUCCESS" in outputs[1]
 
     warehouse = tmp_path / "data" / "warehouse.duckdb"
     assert scalar(warehouse, "SELECT count(DISTINCT event_date) FROM scarf.package_events") == 3
