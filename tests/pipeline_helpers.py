@@ -27,12 +27,13 @@ def configure(
     data_dir: Path,
     owner: str = DEMO_ORG,
     token: str = DEMO_TOKEN,
+    owner_kind: str = "organization",
 ) -> Path:
     """Point the pipeline at `emulator`, exactly as a user sets the variables. Returns the
     warehouse path."""
     monkeypatch.setenv("SCARF_API_TOKEN", token)
     monkeypatch.setenv("SCARF_OWNER", owner)
-    monkeypatch.setenv("SCARF_OWNER_KIND", "organization")
+    monkeypatch.setenv("SCARF_OWNER_KIND", owner_kind)
     monkeypatch.setenv("SCARF_API_URL", emulator.v1_url)
     monkeypatch.setenv("SCARF_API_V2_URL", emulator.v2_url)
     monkeypatch.setenv("SCARF_DATA_DIR", str(data_dir))

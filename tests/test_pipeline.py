@@ -14,7 +14,7 @@ import pytest
 
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.emulator.world import DEMO_ORG, NON_PRO_ORG
+from scarf_etl.emulator.world import DEMO_ORG, DEMO_USER, NON_PRO_ORG
 from scarf_etl.raw import raw_day_dir
 from scarf_etl.summary import run_example_queries
 from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
@@ -225,3 +225,34 @@ def test_raw_manifest_records_every_file_without_the_token(
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert b"scarf-demo-token" not in path.read_bytes(), path
+
+
+def test_a_user_account_exports_its_own_packages(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    warehouse_path = configure(
+        monkeypatch, emulator, tmp_path / "data", owner=DEMO_USER, owner_kind="user"
+    )
+    assert materialize_days(FIRST, FIRST).success
+    user_packages = emulator.package_ids(DEMO_USER)
+    assert user_packages
+    expected = sum(
+        emulator.expected_events(DEMO_USER, package_id, FIRST).height
+        for package_id in user_packages
+    )
+    assert (
+        scalar(
+            warehouse_path, "SELECT count(*) FROM scarf.package_events WHERE owner = ?", [DEMO_USER]
+        )
+        == expected
+    )
+    assert scalar(
+        warehouse_path,
+        "SELECT count(DISTINCT package) FROM scarf.aggregates WHERE owner = ?",
+        [DEMO_USER],
+    ) == len(user_packages)
+    # A user has no organization: those dimensions stay empty rather than failing.
+    assert scalar(warehouse_path, "SELECT count(*) FROM scarf.organizations") == 0
+    assert scalar(
+        warehouse_path, "SELECT count(*) FROM scarf.packages WHERE owner = ?", [DEMO_USER]
+    ) == len(user_packages)
