@@ -1,4 +1,7 @@
-"""One whole day through the real pipeline (`scarf-etl load`, a real Dagster run), at scale.
+"""Days through the real pipeline (`scarf-etl load`, one real Dagster run), at scale.
+
+Two questions, one script: how a big day behaves (`--events-per-day 400000`: about 2M package
+events) and how a long backfill behaves (`--days 365 --events-per-day 20`).
 
 The emulator runs in its own process with `--events-per-day K` (per package: the demo owner has
 five packages and two pixels, so a day is about 5*K package events and 2*K pixel events). Each
@@ -7,6 +10,8 @@ RUSAGE_CHILDREN peak RSS is the largest single process of that load: with Dagste
 executor, the heaviest step. A small day is measured in the same session as the baseline.
 
     .venv/bin/python benchmarks/bench_pipeline_day.py [--events-per-day 400000] [--runs 3]
+    .venv/bin/python benchmarks/bench_pipeline_day.py --days 365 --events-per-day 20 \
+        --baseline-events-per-day 20 --runs 1
 """
 
 from __future__ import annotations
@@ -71,8 +76,9 @@ def start_emulator(events_per_day: int) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("the emulator did not start within 60 s")
 
 
-def load_day(port: int, day: dt.date) -> tuple[float, float, int]:
-    """Seconds, peak RSS (MiB) and package events loaded for one day."""
+def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, int]:
+    """Seconds, peak RSS (MiB) and package events loaded for `days` days from `first`."""
+    last = first + dt.timedelta(days=days - 1)
     with tempfile.TemporaryDirectory() as scratch:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SCARF_", "DAGSTER_"))},
@@ -94,9 +100,9 @@ def load_day(port: int, day: dt.date) -> tuple[float, float, int]:
                 "scarf_etl.cli",
                 "load",
                 "--from",
-                day.isoformat(),
+                first.isoformat(),
                 "--to",
-                day.isoformat(),
+                last.isoformat(),
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -114,10 +120,13 @@ def load_day(port: int, day: dt.date) -> tuple[float, float, int]:
         return seconds, peak_kib / 1024, int(row[0]) if row else 0
 
 
-def measure(events_per_day: int, runs: int) -> tuple[float, float, int]:
+def measure(events_per_day: int, days: int, runs: int) -> tuple[float, float, int]:
     emulator, port = start_emulator(events_per_day)
     try:
-        results = [load_day(port, FIRST_DAY + dt.timedelta(days=n)) for n in range(runs)]
+        # Each run loads other days, so no run is served from the emulator's cache of another.
+        results = [
+            load_days(port, FIRST_DAY + dt.timedelta(days=n * days), days) for n in range(runs)
+        ]
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
@@ -131,16 +140,24 @@ def measure(events_per_day: int, runs: int) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events-per-day", type=int, default=400_000)
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--baseline-events-per-day", type=int, default=BASELINE_EVENTS_PER_DAY)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    base_s, base_mib, base_rows = measure(BASELINE_EVENTS_PER_DAY, args.runs)
-    big_s, big_mib, big_rows = measure(args.events_per_day, args.runs)
-    print(f"median of {args.runs} runs, one UTC day each, `scarf-etl load` end to end")
-    print(f"{'package events':>15} {'seconds':>9} {'peak RSS MiB':>13} {'us/event':>9}")
-    for rows, seconds, mib in ((base_rows, base_s, base_mib), (big_rows, big_s, big_mib)):
-        print(f"{rows:>15,} {seconds:>9.1f} {mib:>13.0f} {seconds / rows * 1e6:>9.1f}")
-    print(f"ratio big/baseline: time {big_s / base_s:.1f}x for {big_rows / base_rows:.0f}x events")
+    base_s, base_mib, base_rows = measure(args.baseline_events_per_day, 1, args.runs)
+    big_s, big_mib, big_rows = measure(args.events_per_day, args.days, args.runs)
+    print(f"median of {args.runs} run(s), `scarf-etl load` end to end, one Dagster run each")
+    print(f"{'days':>5} {'package events':>15} {'seconds':>9} {'peak RSS MiB':>13} {'us/event':>9}")
+    for days, rows, seconds, mib in (
+        (1, base_rows, base_s, base_mib),
+        (args.days, big_rows, big_s, big_mib),
+    ):
+        print(f"{days:>5} {rows:>15,} {seconds:>9.1f} {mib:>13.0f} {seconds / rows * 1e6:>9.1f}")
+    print(
+        f"ratio to the 1-day baseline: time {big_s / base_s:.1f}x "
+        f"for {big_rows / base_rows:.1f}x events over {args.days}x days"
+    )
 
 
 if __name__ == "__main__":
