@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 from scarf_etl.instance import get_instance
 from scarf_etl.runs import RunOutcome, run_days
-from scarf_etl.settings import load_settings
+from scarf_etl.settings import apply_env_file, load_settings
 from scarf_etl.summary import format_table, table_row_counts
 
 
 def load_command(first: dt.date, last: dt.date, report: Callable[[str], None] = print) -> int:
+    applied = apply_env_file(Path.cwd())
+    if applied:
+        report(f"read {', '.join(applied)} from .env")
     settings = load_settings()  # fail before starting a run if the configuration is incomplete
     instance = get_instance()
     outcome = run_days(instance, first, last, report=report)

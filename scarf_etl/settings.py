@@ -34,6 +34,21 @@ class PipelineSettings:
     duckdb_path: Path
 
 
+def apply_env_file(directory: Path) -> list[str]:
+    """Load `directory/.env` into the environment the way `dagster dev` does for its runs, so
+    `scarf-etl load` and the UI read the same configuration. Variables already set win.
+    Returns the names it set (never their values: the file holds the token)."""
+    # Dagster's own .env reader, so both paths parse the file identically.
+    from dagster._core.secrets.env_file import get_env_var_dict
+
+    applied = []
+    for name, value in get_env_var_dict(str(directory)).items():
+        if name not in os.environ:
+            os.environ[name] = value
+            applied.append(name)
+    return sorted(applied)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
     """Resolve the SCARF_* variables, applying the documented defaults."""
     env = os.environ if environ is None else environ
