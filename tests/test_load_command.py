@@ -92,7 +92,7 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
         assert DEMO_TOKEN not in output
     assert "succeeded" in outputs[0]
     assert "ok      scarf__package_events" in outputs[0]
-    assert "RUN_SUCCESS" in outputs[1]
+    assert "scarf.package_events 2026-11-03" in outputs[1]  # the asset's own log line
 
     warehouse = tmp_path / "data" / "warehouse.duckdb"
     assert scalar(warehouse, "SELECT count(DISTINCT event_date) FROM scarf.package_events") == 3
