@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+import pydantic
 
 from scarf_etl.client import ClientSettings, ScarfClient
 from scarf_etl.settings import PipelineSettings, load_settings
@@ -20,7 +21,9 @@ class ScarfApiResource(dg.ConfigurableResource[Any]):
     """The Scarf API. The token comes from `EnvVar("SCARF_API_TOKEN")`, resolved at launch, so
     run config only ever holds the variable's name."""
 
-    token: str
+    # repr=False: a resolved resource prints without its token, wherever Dagster or a user
+    # happens to log it.
+    token: str = pydantic.Field(repr=False, description="Bearer token (SCARF_API_TOKEN)")
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
     @contextmanager

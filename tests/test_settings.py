@@ -54,3 +54,11 @@ def test_env_file_fills_unset_variables_and_never_overrides(
     assert applied == ["SCARF_API_TOKEN", "SCARF_OWNER"]
     assert os.environ["SCARF_OWNER"] == "from-file"
     assert os.environ["SCARF_OWNER_KIND"] == "organization"
+
+
+def test_the_api_resource_never_prints_its_token() -> None:
+    from scarf_etl.resources import ScarfApiResource
+
+    resource = ScarfApiResource(token="scarf-secret-value")
+    assert "scarf-secret-value" not in repr(resource)
+    assert "scarf-secret-value" not in str(resource)
