@@ -1,7 +1,8 @@
 """The Starlette app: v1 routes under /api/v1, v2 event exports under /v2, Bearer auth.
 
 Handlers are thin: validation is in `validation`, the access rule in `state`, bodies in
-`csv_export`. Faults apply to export requests only (see `faults`).
+`csv_export`. Refusal faults reach export requests, or every request under `scope="all"`;
+body faults reach exports only (see `faults`).
 """
 
 from __future__ import annotations
@@ -73,42 +74,47 @@ def build_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[
     """The ASGI app serving `emulator`, wrapped so every request lands in `emulator.requests`."""
     api = _Api(emulator)
     v1 = "/api/v1"
+
+    def json_route(path: str, method: str, endpoint: Handler) -> Route:
+        return Route(path, api.with_refusals(endpoint), methods=[method])
+
+    def export_route(path: str, endpoint: Handler) -> Route:
+        # Export handlers take their refusals in `admit_export`, which also hands them the
+        # body faults in force.
+        return Route(path, endpoint, methods=["GET"])
+
+    org = f"{v1}/organizations/{{org}}"
+    pkg = f"{v1}/packages/{{pkg}}"
     routes = [
-        Route(f"{v1}/organizations", api.create_organization, methods=["POST"]),
-        Route(f"{v1}/organizations/{{org}}", api.get_organization, methods=["GET"]),
-        Route(f"{v1}/organizations/{{org}}", api.update_organization, methods=["PUT"]),
-        Route(f"{v1}/organizations/{{org}}/packages", api.list_org_packages, methods=["GET"]),
-        Route(f"{v1}/organizations/{{org}}/packages", api.create_org_package, methods=["POST"]),
-        Route(f"{v1}/organizations/{{org}}/users", api.list_members, methods=["GET"]),
-        Route(f"{v1}/organizations/{{org}}/users", api.upsert_member, methods=["POST"]),
-        Route(
-            f"{v1}/organizations/{{org}}/users/{{username}}", api.remove_member, methods=["DELETE"]
-        ),
-        Route(f"{v1}/organizations/{{org}}/aggregates", api.org_aggregates, methods=["GET"]),
-        Route(f"{v1}/users/{{username}}/aggregates", api.user_aggregates, methods=["GET"]),
-        Route(f"{v1}/packages", api.list_packages, methods=["GET"]),
-        Route(f"{v1}/packages", api.create_package, methods=["POST"]),
-        Route(f"{v1}/packages/{{pkg}}", api.get_package, methods=["GET"]),
-        Route(f"{v1}/packages/{{pkg}}", api.update_package, methods=["PUT"]),
-        Route(f"{v1}/packages/{{pkg}}", api.delete_package, methods=["DELETE"]),
-        Route(f"{v1}/packages/{{pkg}}/permissions", api.get_permissions, methods=["GET"]),
-        Route(f"{v1}/packages/{{pkg}}/permissions", api.set_permissions, methods=["POST"]),
-        Route(f"{v1}/packages/{{pkg}}/routes", api.list_routes, methods=["GET"]),
-        Route(f"{v1}/packages/{{pkg}}/routes", api.create_route, methods=["POST"]),
-        Route(f"{v1}/packages/{{pkg}}/routes/{{item}}", api.delete_route, methods=["DELETE"]),
-        Route(f"{v1}/packages/{{pkg}}/domains", api.list_domains, methods=["GET"]),
-        Route(f"{v1}/packages/{{pkg}}/domains", api.create_domain, methods=["POST"]),
-        Route(f"{v1}/packages/{{pkg}}/domains/{{item}}", api.delete_domain, methods=["DELETE"]),
-        Route(
-            f"{v1}/packages/{{owner}}/{{pkg}}/events/{{filename}}",
-            api.v1_package_events,
-            methods=["GET"],
-        ),
-        Route(f"{v1}/pixels/events/{{filename}}", api.v1_pixel_events, methods=["GET"]),
-        Route("/v2/packages/{owner}/events", api.v2_owner_events, methods=["GET"]),
-        Route("/v2/packages/{owner}/aggregates", api.v2_aggregates, methods=["GET"]),
-        Route("/v2/packages/{owner}/{pkg}/events", api.v2_package_events, methods=["GET"]),
-        Route("/v2/tracking-pixels/{owner}/events", api.v2_pixel_events, methods=["GET"]),
+        json_route(f"{v1}/organizations", "POST", api.create_organization),
+        json_route(org, "GET", api.get_organization),
+        json_route(org, "PUT", api.update_organization),
+        json_route(f"{org}/packages", "GET", api.list_org_packages),
+        json_route(f"{org}/packages", "POST", api.create_org_package),
+        json_route(f"{org}/users", "GET", api.list_members),
+        json_route(f"{org}/users", "POST", api.upsert_member),
+        json_route(f"{org}/users/{{username}}", "DELETE", api.remove_member),
+        json_route(f"{v1}/packages", "GET", api.list_packages),
+        json_route(f"{v1}/packages", "POST", api.create_package),
+        json_route(pkg, "GET", api.get_package),
+        json_route(pkg, "PUT", api.update_package),
+        json_route(pkg, "DELETE", api.delete_package),
+        json_route(f"{pkg}/permissions", "GET", api.get_permissions),
+        json_route(f"{pkg}/permissions", "POST", api.set_permissions),
+        json_route(f"{pkg}/routes", "GET", api.list_routes),
+        json_route(f"{pkg}/routes", "POST", api.create_route),
+        json_route(f"{pkg}/routes/{{item}}", "DELETE", api.delete_route),
+        json_route(f"{pkg}/domains", "GET", api.list_domains),
+        json_route(f"{pkg}/domains", "POST", api.create_domain),
+        json_route(f"{pkg}/domains/{{item}}", "DELETE", api.delete_domain),
+        export_route(f"{org}/aggregates", api.org_aggregates),
+        export_route(f"{v1}/users/{{username}}/aggregates", api.user_aggregates),
+        export_route(f"{v1}/packages/{{owner}}/{{pkg}}/events/{{filename}}", api.v1_package_events),
+        export_route(f"{v1}/pixels/events/{{filename}}", api.v1_pixel_events),
+        export_route("/v2/packages/{owner}/events", api.v2_owner_events),
+        export_route("/v2/packages/{owner}/aggregates", api.v2_aggregates),
+        export_route("/v2/packages/{owner}/{pkg}/events", api.v2_package_events),
+        export_route("/v2/tracking-pixels/{owner}/events", api.v2_pixel_events),
     ]
     app = Starlette(
         routes=routes,
@@ -485,12 +491,30 @@ class _Api:
                     return Response(status_code=204)
         raise not_found(f"{what} {item_id!r}")
 
-    # ---- exports --------------------------------------------------------------------------
+    # ---- refusal faults -------------------------------------------------------------------
+
+    def with_refusals(self, endpoint: Handler) -> Handler:
+        """`endpoint` behind auth and, under `scope="all"`, the refusal faults."""
+
+        async def guarded(request: Request) -> Response:
+            # Auth first, as for exports: an unauthenticated call gets its 401 and uses no fault.
+            self.user(request)
+            faults = self.emulator.faults.snapshot()
+            if faults.scope == "all":
+                await self.refuse(faults)
+            return await endpoint(request)
+
+        return guarded
 
     async def admit_export(self, request: Request) -> tuple[world.User, Faults]:
         """Auth, then the refusal faults; returns the faults in force for this export."""
         user = self.user(request)
         faults = self.emulator.faults.snapshot()
+        await self.refuse(faults)
+        return user, faults
+
+    async def refuse(self, faults: Faults) -> None:
+        """Wait out slow_first_byte, then raise the 429 or 5xx this request is due, if any."""
         if faults.slow_first_byte > 0:
             await asyncio.sleep(faults.slow_first_byte)
         verdict = self.emulator.fault_counter.admit(faults)
@@ -500,7 +524,8 @@ class _Api:
             )
         if verdict is Verdict.SERVER_ERROR:
             raise ApiError(faults.server_error_status, "upstream error, try again")
-        return user, faults
+
+    # ---- exports --------------------------------------------------------------------------
 
     def window(self, request: Request, *, v2: bool) -> list[datetime.date]:
         q = request.query_params

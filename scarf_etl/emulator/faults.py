@@ -1,4 +1,8 @@
-"""Fault knobs for export requests (aggregates and event CSVs), and who gets which fault."""
+"""Fault knobs for the emulator's requests, and who gets which fault.
+
+Refusals (429, 5xx, a slow first byte) hit export requests (aggregates and event CSVs), or with
+`scope="all"` every authenticated request; body faults (cut-offs, odd rows) are export-only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import dataclasses
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
+
+FaultScope = Literal["exports", "all"]
 
 
 @dataclass
@@ -14,6 +21,11 @@ class Faults:
 
     When several "first N" counters are set they apply in turn: 429s first, then 5xx, then
     cut-off bodies.
+
+    `scope` says which requests the refusal knobs (rate_limit_first with retry_after,
+    server_error_first/server_error_status, slow_first_byte) reach: "exports" only, or "all"
+    authenticated /api/v1 and /v2 requests, JSON calls included, sharing the same counters.
+    The body knobs (cut_off_first, the row faults, omit_content_length) stay export-only.
     """
 
     rate_limit_first: int = 0
@@ -27,6 +39,7 @@ class Faults:
     malformed_rows: int = 0
     out_of_window_rows: int = 0
     omit_content_length: bool = True
+    scope: FaultScope = "exports"
 
     def snapshot(self) -> Faults:
         """A copy, so knobs changed mid-stream affect later requests only."""
@@ -34,7 +47,7 @@ class Faults:
 
 
 class Verdict(Enum):
-    """What the next export request gets."""
+    """What the next refusable request gets."""
 
     RATE_LIMITED = "rate-limited"
     SERVER_ERROR = "server-error"
@@ -55,7 +68,7 @@ class FaultCounter:
             self._rate_limited = self._server_errors = self._cut_offs = 0
 
     def admit(self, faults: Faults) -> Verdict:
-        """Decide whether an export request is refused (429, 5xx) or proceeds."""
+        """Decide whether a refusable request is refused (429, 5xx) or proceeds."""
         with self._lock:
             if self._rate_limited < faults.rate_limit_first:
                 self._rate_limited += 1
