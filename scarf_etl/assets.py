@@ -16,7 +16,7 @@ import dagster as dg
 from dagster._core.definitions.metadata import RawMetadataValue
 
 from scarf_etl import checks
-from scarf_etl.dimensions import DIMENSION_TABLES, fetch_dimensions, list_owner_packages
+from scarf_etl.dimensions import fetch_dimensions, list_owner_packages
 from scarf_etl.lake import (
     build_aggregates_partition,
     build_events_partition,
@@ -27,6 +27,7 @@ from scarf_etl.normalize import NormalizeStats, RawEventFile
 from scarf_etl.partitions import daily_partitions, days_in_window
 from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
+from scarf_etl.schemas import DIMENSION_TABLES
 
 # The design requires `BackfillPolicy.single_run()` on every asset; Dagster flags the parameter
 # as beta in every step process, which would bury the progress lines users read.

@@ -12,53 +12,8 @@ from typing import Any
 import polars as pl
 
 from scarf_etl.client import Package, ScarfClient
+from scarf_etl.schemas import DIMENSION_SCHEMAS, DIMENSION_TABLES, UTC_MICROS
 from scarf_etl.settings import PipelineSettings
-
-UTC_TIMESTAMP = pl.Datetime("us", "UTC")
-
-# One explicit schema per dimension table; columns are the API's fields in snake_case.
-DIMENSION_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "organizations": {
-        "name": pl.String(),
-        "description": pl.String(),
-        "website": pl.String(),
-        "billing_email": pl.String(),
-        "created_at": UTC_TIMESTAMP,
-        "updated_at": UTC_TIMESTAMP,
-    },
-    "organization_members": {
-        "organization_name": pl.String(),
-        "username": pl.String(),
-        "role": pl.String(),
-    },
-    "packages": {
-        "uuid": pl.String(),
-        "owner": pl.String(),
-        "name": pl.String(),
-        "short_description": pl.String(),
-        "long_description": pl.String(),
-        "website": pl.String(),
-        "library_type": pl.String(),
-        "created_at": UTC_TIMESTAMP,
-    },
-    "package_permissions": {
-        "package_id": pl.String(),
-        "username": pl.String(),
-        "permission_level": pl.String(),
-    },
-    "package_routes": {
-        "package_id": pl.String(),
-        "id": pl.String(),
-        "outgoing_url": pl.String(),
-        "template_path": pl.String(),
-    },
-    "package_domains": {
-        "package_id": pl.String(),
-        "id": pl.String(),
-        "name": pl.String(),
-    },
-}
-DIMENSION_TABLES = tuple(DIMENSION_SCHEMAS)
 
 # Routes belong to file packages, domains to file and python packages (the API page's "File
 # Packages" and "Python Packages" sections); asking for them on other kinds is a 400.
@@ -133,4 +88,4 @@ def _frame(
     frame = pl.DataFrame(shaped, schema=schema, orient="row")
     if SNAPSHOT_OWNER_COLUMN not in schema:
         frame = frame.with_columns(pl.lit(owner, pl.String()).alias(SNAPSHOT_OWNER_COLUMN))
-    return frame.with_columns(pl.lit(refreshed_at, UTC_TIMESTAMP).alias("refreshed_at"))
+    return frame.with_columns(pl.lit(refreshed_at, UTC_MICROS).alias("refreshed_at"))

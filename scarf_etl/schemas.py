@@ -93,11 +93,47 @@ REJECTED_COLUMNS: Final[dict[str, pl.DataType]] = {
 EVENT_TABLES: Final = ("package_events", "pixel_events")
 AGGREGATES_TABLE: Final = "aggregates"
 PARTITIONED_TABLES: Final = (*EVENT_TABLES, AGGREGATES_TABLE)
-DIMENSION_TABLES: Final = (
-    "organizations",
-    "organization_members",
-    "packages",
-    "package_permissions",
-    "package_routes",
-    "package_domains",
-)
+
+# One explicit schema per dimension table; columns are the API's fields in snake_case.
+DIMENSION_SCHEMAS: Final[dict[str, dict[str, pl.DataType]]] = {
+    "organizations": {
+        "name": pl.String(),
+        "description": pl.String(),
+        "website": pl.String(),
+        "billing_email": pl.String(),
+        "created_at": UTC_MICROS,
+        "updated_at": UTC_MICROS,
+    },
+    "organization_members": {
+        "organization_name": pl.String(),
+        "username": pl.String(),
+        "role": pl.String(),
+    },
+    "packages": {
+        "uuid": pl.String(),
+        "owner": pl.String(),
+        "name": pl.String(),
+        "short_description": pl.String(),
+        "long_description": pl.String(),
+        "website": pl.String(),
+        "library_type": pl.String(),
+        "created_at": UTC_MICROS,
+    },
+    "package_permissions": {
+        "package_id": pl.String(),
+        "username": pl.String(),
+        "permission_level": pl.String(),
+    },
+    "package_routes": {
+        "package_id": pl.String(),
+        "id": pl.String(),
+        "outgoing_url": pl.String(),
+        "template_path": pl.String(),
+    },
+    "package_domains": {
+        "package_id": pl.String(),
+        "id": pl.String(),
+        "name": pl.String(),
+    },
+}
+DIMENSION_TABLES: Final = tuple(DIMENSION_SCHEMAS)
