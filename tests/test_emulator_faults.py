@@ -1,4 +1,8 @@
-"""Each fault knob, over a real socket; faults touch export requests only."""
+"""Each fault knob, over a real socket.
+
+By default faults touch export requests only; with scope="all" the refusal knobs reach JSON
+calls too, while body faults stay with exports.
+"""
 
 import csv
 import datetime
@@ -9,11 +13,13 @@ import httpx
 import pytest
 
 from scarf_etl.emulator.events import V2_COLUMNS
+from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.world import ACME_CLI, DEMO_ORG, DEMO_TOKEN
 
 DAY = datetime.date(2024, 3, 5)
 WINDOW = {"start_date": str(DAY), "end_date": str(DAY + datetime.timedelta(days=1))}
 EVENTS = f"/v2/packages/{DEMO_ORG}/{ACME_CLI.uuid}/events"
+ORG = f"/api/v1/organizations/{DEMO_ORG}"
 
 
 @pytest.fixture
@@ -150,9 +156,83 @@ def test_reset_clears_faults(emulator, demo):
 
 
 def test_faults_given_at_start(emulator_factory):
-    from scarf_etl.emulator.faults import Faults
-
     server = emulator_factory(events_per_day=5, faults=Faults(rate_limit_first=1))
     headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
     assert httpx.get(server.url + EVENTS, params=WINDOW, headers=headers).status_code == 429
     assert httpx.get(server.url + EVENTS, params=WINDOW, headers=headers).status_code == 200
+
+
+def test_default_scope_leaves_json_calls_alone(emulator, demo):
+    emulator.faults.rate_limit_first = 1
+    emulator.faults.server_error_first = 1
+    assert Faults().scope == "exports"
+    assert demo.get(f"{ORG}/packages").status_code == 200
+    assert demo.post("/api/v1/packages", json={"name": "x", "shortDescription": "y"}).is_success
+    # The JSON calls used none of the counters: the export still gets both refusals.
+    assert [export(demo).status_code for _ in range(3)] == [429, 503, 200]
+
+
+def test_scope_all_refuses_json_calls_429_first_then_5xx(emulator, demo):
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 1
+    emulator.faults.retry_after = "2"
+    emulator.faults.server_error_first = 1
+    emulator.faults.server_error_status = 502
+    limited = demo.get(f"{ORG}/packages")
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "2"
+    assert "message" in limited.json()
+    assert demo.get(f"{ORG}/packages").status_code == 502
+    answered = demo.get(f"{ORG}/packages")
+    assert answered.status_code == 200
+    assert ACME_CLI.uuid in {p["uuid"] for p in answered.json()}
+    assert [r.status for r in emulator.requests] == [429, 502, 200]
+
+
+def test_scope_all_shares_the_counters_with_exports(emulator, demo):
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 2
+    emulator.faults.server_error_first = 1
+    assert demo.get(ORG).status_code == 429
+    assert export(demo).status_code == 429
+    assert demo.get(f"/api/v1/packages/{ACME_CLI.uuid}").status_code == 503
+    assert export(demo).status_code == 200
+    assert demo.get(ORG).status_code == 200
+
+
+def test_scope_all_refused_writes_are_not_applied(emulator, demo):
+    emulator.faults.scope = "all"
+    emulator.faults.server_error_first = 1
+    payload = {"name": "refused-once", "shortDescription": "made after a 503"}
+    assert demo.post("/api/v1/packages", json=payload).status_code == 503
+    assert "refused-once" not in {p["name"] for p in demo.get("/api/v1/packages").json()}
+    assert demo.post("/api/v1/packages", json=payload).status_code == 201
+
+
+def test_scope_all_checks_the_token_before_any_fault(emulator, emulator_client):
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 1
+    assert emulator_client("not-a-token").get(ORG).status_code == 401
+    assert emulator_client(None).get(ORG).status_code == 401
+    demo = emulator_client(DEMO_TOKEN)
+    assert [demo.get(ORG).status_code for _ in range(2)] == [429, 200]
+
+
+def test_scope_all_slows_json_calls(emulator, demo):
+    emulator.faults.scope = "all"
+    emulator.faults.slow_first_byte = 0.3
+    started = time.monotonic()
+    assert demo.get(ORG).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_scope_all_keeps_body_faults_for_exports(emulator, demo):
+    clean = demo.get(f"{ORG}/packages").content
+    emulator.faults.scope = "all"
+    emulator.faults.cut_off_first = 1
+    emulator.faults.duplicate_rows = 2
+    emulator.faults.extra_columns = ("new_col",)
+    assert demo.get(f"{ORG}/packages").content == clean
+    # The cut-off was not spent on the JSON call: the next export gets it.
+    with pytest.raises(httpx.RemoteProtocolError):
+        export(demo)
