@@ -1,8 +1,13 @@
-"""Every fault knob of the emulator against the client's retry loop, over a real socket."""
+"""Every fault knob of the emulator against the client's retry loop, over a real socket.
+
+Exports by default; JSON calls with `Faults(scope="all")`, where creates (non-idempotent POSTs)
+are retried after a 429 but never after a 5xx.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -13,13 +18,18 @@ from scarf_etl.client import (
     ClientSettings,
     Download,
     ExportRequest,
+    PackageUpsert,
     ScarfClient,
+    ScarfError,
     ScarfRetriesExhaustedError,
 )
+from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.emulator.world import DATA_START, DEMO_ORG, DEMO_TOKEN
+from scarf_etl.emulator.world import ACME_CLI, DATA_START, DEMO_ORG, DEMO_TOKEN
+from tests.conftest import EmulatorFactory
 
 DAY = DATA_START + timedelta(days=5)
+NEW_PACKAGE = PackageUpsert("retry-probe", "created at most once", library_type="npm")
 
 
 class RecordedSleep:
@@ -157,6 +167,12 @@ def test_a_slow_first_byte_is_a_retried_timeout(emulator: EmulatorServer, tmp_pa
     emulator.faults.slow_first_byte = 0.1  # slow but within the timeout: fine
     with make_client(emulator, RecordedSleep(), read_timeout=2.0) as client:
         assert client.download(export(tmp_path)).attempts == 1
+    # The server still answers the two requests the client gave up on. Wait for those answers
+    # here, or they land in the request log of whichever test shares the emulator next.
+    deadline = time.monotonic() + 5.0
+    while len(emulator.requests) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert statuses(emulator) == [200, 200, 200]
 
 
 def test_data_faults_pass_through_untouched(emulator: EmulatorServer, tmp_path: Path) -> None:
@@ -172,3 +188,97 @@ def test_data_faults_pass_through_untouched(emulator: EmulatorServer, tmp_path: 
     assert "brand_new_column" in lines[0]
     assert len(lines) >= len(clean) + 3
     assert download.attempts == 1
+
+
+# ---- JSON calls, with the refusal faults on every request -----------------------------------
+
+
+def test_a_list_call_retries_through_a_429_and_a_503(emulator: EmulatorServer) -> None:
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 1
+    emulator.faults.retry_after = "2"
+    emulator.faults.server_error_first = 1
+    sleep = RecordedSleep()
+    with make_client(emulator, sleep) as client:
+        packages = client.list_organization_packages(DEMO_ORG)
+    assert {p.uuid for p in packages} == set(emulator.package_ids(DEMO_ORG))
+    assert statuses(emulator) == [429, 503, 200] and len(emulator.requests) == 3
+    # Retry-After for the 429; for the 503 full jitter under the second ceiling, 1.0 s.
+    assert len(sleep.waits) == 2 and sleep.waits[0] == 2.0 and 0 <= sleep.waits[1] <= 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_getting_one_object_retries_server_errors(emulator: EmulatorServer, status: int) -> None:
+    emulator.faults.scope = "all"
+    emulator.faults.server_error_first = 2
+    emulator.faults.server_error_status = status
+    sleep = RecordedSleep()
+    with make_client(emulator, sleep) as client:
+        package = client.get_package(ACME_CLI.uuid)
+    assert package.uuid == ACME_CLI.uuid and package.name == ACME_CLI.name
+    assert statuses(emulator) == [status, status, 200] and len(sleep.waits) == 2
+
+
+def test_json_retries_exhausted_raise_with_the_history(emulator: EmulatorServer) -> None:
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 5
+    emulator.faults.retry_after = "1"
+    sleep = RecordedSleep()
+    with (
+        make_client(emulator, sleep, max_attempts=3) as client,
+        pytest.raises(ScarfRetriesExhaustedError) as caught,
+    ):
+        client.get_organization(DEMO_ORG)
+    assert [h.outcome for h in caught.value.history] == ["HTTP 429"] * 3
+    assert sleep.waits == [1.0, 1.0] and statuses(emulator) == [429, 429, 429]
+
+
+def _created(client: ScarfClient) -> list[str]:
+    """Uuids of the token user's packages named like NEW_PACKAGE."""
+    return [p.uuid for p in client.list_packages() if p.name == NEW_PACKAGE.name]
+
+
+def test_a_create_after_a_503_raises_at_once(emulator: EmulatorServer) -> None:
+    emulator.faults.scope = "all"
+    emulator.faults.server_error_first = 1
+    sleep = RecordedSleep()
+    with make_client(emulator, sleep) as client:
+        with pytest.raises(ScarfError) as caught:
+            client.create_package(NEW_PACKAGE)
+        assert statuses(emulator) == [503] and len(emulator.requests) == 1
+        assert sleep.waits == []
+        # Not "retries exhausted": the client refused to repeat a write the server may have done.
+        assert type(caught.value) is ScarfError and caught.value.status_code == 503
+        assert "not retried" in str(caught.value) and DEMO_TOKEN not in str(caught.value)
+        assert _created(client) == []
+        # The caller checked the state, as the message asks; creating it now makes exactly one.
+        created = client.create_package(NEW_PACKAGE)
+        assert _created(client) == [created.uuid]
+
+
+def test_a_create_after_a_429_is_retried(emulator_factory: EmulatorFactory) -> None:
+    server = emulator_factory(
+        events_per_day=5, faults=Faults(scope="all", rate_limit_first=1, retry_after="4")
+    )
+    sleep = RecordedSleep()
+    with make_client(server, sleep) as client:
+        created = client.create_package(NEW_PACKAGE)
+        assert created.name == NEW_PACKAGE.name and created.library_type == "npm"
+        assert sleep.waits == [4.0] and statuses(server) == [429, 201]
+        assert _created(client) == [created.uuid]
+
+
+def test_a_create_is_retried_through_a_429_but_stops_at_the_503_after_it(
+    emulator: EmulatorServer,
+) -> None:
+    emulator.faults.scope = "all"
+    emulator.faults.rate_limit_first = 1
+    emulator.faults.retry_after = "1"
+    emulator.faults.server_error_first = 1
+    sleep = RecordedSleep()
+    with make_client(emulator, sleep) as client:
+        with pytest.raises(ScarfError) as caught:
+            client.create_organization_package(DEMO_ORG, NEW_PACKAGE)
+        assert statuses(emulator) == [429, 503] and sleep.waits == [1.0]
+        assert caught.value.status_code == 503
+        assert NEW_PACKAGE.name not in {p.name for p in client.list_organization_packages(DEMO_ORG)}
