@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,10 @@ CSV_TYPE = "text/csv; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
 
 
+# How long `reset()` waits for requests still being answered (a slow first byte is under 1 s).
+RESET_WAIT_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One served request, as tests inspect it (no headers: they would carry the token)."""
@@ -51,8 +56,12 @@ class Emulator:
         self.faults = faults if faults is not None else Faults()
         self.fault_counter = FaultCounter()
         self.requests: list[RequestRecord] = []
+        self.in_flight = InFlight()
 
     def reset(self) -> None:
+        # A request a client gave up on (a timeout) may still be finishing on the server; let it
+        # land in this test's log rather than the next one's.
+        self.in_flight.wait_idle(RESET_WAIT_SECONDS)
         self.store.reset()
         self.faults = Faults()
         self.fault_counter.reset()
@@ -120,17 +129,44 @@ def build_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
-    return _RequestLog(app, emulator.requests)
+    return _RequestLog(app, emulator.requests, emulator.in_flight)
+
+
+class InFlight:
+    """How many HTTP requests the server is still handling, readable from other threads."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def enter(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout=timeout)
 
 
 class _RequestLog:
-    """ASGI wrapper appending a RequestRecord once each response starts (cut-offs included)."""
+    """ASGI wrapper appending a RequestRecord once each response starts (cut-offs included),
+    and counting requests in flight."""
 
     def __init__(
-        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], log: list[RequestRecord]
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        log: list[RequestRecord],
+        in_flight: InFlight,
     ) -> None:
         self.app = app
         self.log = log
+        self.in_flight = in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,7 +185,11 @@ class _RequestLog:
                 )
             await send(message)
 
-        await self.app(scope, receive, logging_send)
+        self.in_flight.enter()
+        try:
+            await self.app(scope, receive, logging_send)
+        finally:
+            self.in_flight.leave()
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
