@@ -68,7 +68,7 @@ def start_dagster_materialize(env: dict[str, str], first: str, last: str) -> sub
 
 
 def test_overlapping_loads_both_succeed_and_show_in_the_instance(
-    emulator: EmulatorServer, tmp_path: Path
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = load_env(emulator, tmp_path)
     # Two runs over overlapping days, started together: the warehouse pool (limit 1) makes the
@@ -102,27 +102,23 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
     )
 
     # The runs are recorded in the instance the UI reads.
-    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-    try:
-        with dg.DagsterInstance.get() as instance:
-            records = instance.get_run_records()
-            assert len(records) == 2, [
-                (r.dagster_run.run_id, r.dagster_run.status, r.dagster_run.tags) for r in records
-            ]
-            assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
-            assert all(DEMO_TOKEN not in str(r.dagster_run.run_config) for r in records)
-            # The warehouse pool (limit 1) is what kept the writers apart.
-            engine_messages = [
-                entry.user_message
-                for record in records
-                for entry in instance.all_logs(record.dagster_run.run_id)
-            ]
-            assert any(
-                "blocked by limit for pool scarf_warehouse" in message
-                for message in engine_messages
-            )
-    finally:
-        del os.environ["DAGSTER_HOME"]
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records()
+        assert len(records) == 2, [
+            (r.dagster_run.run_id, r.dagster_run.status, r.dagster_run.tags) for r in records
+        ]
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+        assert all(DEMO_TOKEN not in str(r.dagster_run.run_config) for r in records)
+        # The warehouse pool (limit 1) is what kept the writers apart.
+        engine_messages = [
+            entry.user_message
+            for record in records
+            for entry in instance.all_logs(record.dagster_run.run_id)
+        ]
+        assert any(
+            "blocked by limit for pool scarf_warehouse" in message for message in engine_messages
+        )
 
 
 def test_load_without_an_owner_says_what_to_set(emulator: EmulatorServer, tmp_path: Path) -> None:
