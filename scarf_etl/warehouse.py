@@ -30,7 +30,9 @@ LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
 # buffer pool from the machine's RAM and a 2M-event insert peaks near 0.9 GB. Beyond the cap it
 # spills to a temp directory next to the file, so this bounds memory, not what can be loaded.
 MEMORY_LIMIT: Final = "256MB"
-_SQL_FILES: Final = ("create_tables.sql", "create_views.sql")
+_CREATE_TABLES: Final = "create_tables.sql"
+_CREATE_EVENT_TABLE: Final = "create_event_table.sql"
+_CREATE_VIEWS: Final = "create_views.sql"
 _DATE_COLUMN: Final = {AGGREGATES_TABLE: "date", **dict.fromkeys(EVENT_TABLES, "event_date")}
 
 
@@ -108,8 +110,10 @@ class Warehouse:
     def ensure_schema(self) -> None:
         """Create the schema, tables and views that do not exist yet (idempotent)."""
         with self._transaction() as connection:
-            for name in _SQL_FILES:
-                connection.execute(_sql(name))
+            connection.execute(_sql(_CREATE_TABLES))
+            for table in EVENT_TABLES:  # a closed set: safe to format into the statement
+                connection.execute(_sql(_CREATE_EVENT_TABLE).format(table=table))
+            connection.execute(_sql(_CREATE_VIEWS))
 
     def _table_columns(self, connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         rows = connection.execute(

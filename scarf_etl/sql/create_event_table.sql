@@ -1,0 +1,31 @@
+-- One event table (package_events or pixel_events; warehouse.py fills {table} from its
+-- closed set). Unknown export columns are added later by ALTER TABLE.
+CREATE TABLE IF NOT EXISTS scarf.{table} (
+    event_id VARCHAR PRIMARY KEY,
+    event_date DATE NOT NULL,
+    package_id VARCHAR,
+    type VARCHAR,
+    package VARCHAR,
+    pixel VARCHAR,
+    version VARCHAR,
+    time TIMESTAMPTZ NOT NULL,
+    referer VARCHAR,
+    user_agent VARCHAR,
+    platform VARCHAR,
+    variables VARCHAR,
+    origin_id VARCHAR,
+    origin_latitude DOUBLE,
+    origin_longitude DOUBLE,
+    origin_country VARCHAR,
+    origin_city VARCHAR,
+    origin_postal VARCHAR,
+    origin_connection_type VARCHAR,
+    origin_company VARCHAR,
+    origin_domain VARCHAR,
+    dnt BOOLEAN,
+    confidence DOUBLE,
+    endpoint_id VARCHAR,
+    origin_state VARCHAR,
+    mtc_quota_exceeded BOOLEAN,
+    owner VARCHAR NOT NULL
+);
