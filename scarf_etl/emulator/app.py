@@ -691,31 +691,27 @@ class _Api:
         org = request.path_params["org"]
         if org not in self.store.organizations:
             raise not_found(f"organization {org!r}")
-        self.store.export_owner(user.username, org)
-        packages = self.store.exportable_packages(user.username, org)
-        return self.aggregates_response(
-            packages, self.window(request, v2=False), faults, v2_names=False
-        )
+        return self.owner_aggregates(request, user.username, org, faults, v2=False)
 
     async def user_aggregates(self, request: Request) -> Response:
         user, faults = await self.admit_export(request)
         username = request.path_params["username"]
         if username != user.username:
             raise not_found(f"user {username!r}")
-        self.store.export_owner(user.username, username)
-        packages = self.store.exportable_packages(user.username, username)
-        return self.aggregates_response(
-            packages, self.window(request, v2=False), faults, v2_names=False
-        )
+        return self.owner_aggregates(request, user.username, username, faults, v2=False)
 
     async def v2_aggregates(self, request: Request) -> Response:
         user, faults = await self.admit_export(request)
         owner = request.path_params["owner"]
-        self.store.export_owner(user.username, owner)
-        packages = self.store.exportable_packages(user.username, owner)
-        return self.aggregates_response(
-            packages, self.window(request, v2=True), faults, v2_names=True
-        )
+        return self.owner_aggregates(request, user.username, owner, faults, v2=True)
+
+    def owner_aggregates(
+        self, request: Request, username: str, owner: str, faults: Faults, *, v2: bool
+    ) -> Response:
+        """The aggregates of `owner`'s packages, once the owner is known to exist."""
+        self.store.export_owner(username, owner)
+        packages = self.store.exportable_packages(username, owner)
+        return self.aggregates_response(packages, self.window(request, v2=v2), faults, v2_names=v2)
 
 
 def _member(org: str, username: str, role: str) -> dict[str, str]:
