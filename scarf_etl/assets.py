@@ -224,7 +224,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
     ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
-        warehouse = scarf_storage.warehouse()
+        warehouse = scarf_storage.warehouse(report=context.log.info)
         warehouse.ensure_schema()
         days = window_days(context)
         loaded = 0
@@ -246,12 +246,15 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
             results.append(checks.event_id_unique(warehouse, export.dataset, days, settings.owner))
         else:
             results.append(checks.totals_match_events(warehouse, days, settings.owner))
+        publish_seconds = warehouse.publish()
+        context.log.info(f"published {settings.duckdb_path} in {publish_seconds:.2f}s")
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
                 "dagster/row_count": loaded,
                 "table": f"scarf.{export.dataset}",
                 "warehouse": str(settings.duckdb_path),
+                "publish_seconds": round(publish_seconds, 3),
             },
             check_results=results,
         )
@@ -288,10 +291,17 @@ def scarf_dimensions(
     refreshed_at = dt.datetime.now(dt.UTC)
     with scarf_api.get_client() as client:
         snapshot = fetch_dimensions(client, settings, refreshed_at)
-    warehouse = scarf_storage.warehouse()
+    warehouse = scarf_storage.warehouse(report=context.log.info)
     warehouse.ensure_schema()
-    for table, frame in snapshot.frames.items():
-        rows = warehouse.replace_dimension(table, frame, owner=settings.owner)
+    counts = {
+        table: warehouse.replace_dimension(table, frame, owner=settings.owner)
+        for table, frame in snapshot.frames.items()
+    }
+    # Published before the results are reported, so what the UI calls materialized is what
+    # users see in the file they open.
+    publish_seconds = warehouse.publish()
+    context.log.info(f"published {settings.duckdb_path} in {publish_seconds:.2f}s")
+    for table, rows in counts.items():
         context.log.info(f"scarf.{table}: {rows} rows")
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey(["scarf", table]),

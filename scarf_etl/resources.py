@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,8 +48,11 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
     def settings(self) -> PipelineSettings:
         return load_settings()
 
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings().duckdb_path, lock_wait_seconds=self.lock_wait_seconds)
+    def warehouse(self, report: Callable[[str], None] | None = None) -> Warehouse:
+        """The warehouse; `report` receives a line every 15 s while a step waits for it."""
+        return Warehouse(
+            self.settings().duckdb_path, lock_wait_seconds=self.lock_wait_seconds, report=report
+        )
 
 
 def default_resources() -> dict[str, object]:

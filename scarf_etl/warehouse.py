@@ -1,15 +1,25 @@
-"""The DuckDB warehouse (schema `scarf`): schema creation, day loads, dimension refreshes, and
-the queries the asset checks need.
+"""The DuckDB warehouse (schema `scarf`): schema creation, day loads, dimension refreshes, the
+queries the asset checks need, and publishing the file users open.
+
+DuckDB lets a file have one writing process or many readers, never both, and users keep the
+warehouse open in notebooks, BI tools and the DuckDB CLI. So the pipeline never writes the file
+users open ("published"): it writes a private build file beside it and, after each step,
+publishes a copy of it by atomic rename ("copy, update, swap"). A reader that holds the
+published file keeps its (now unlinked) copy and keeps working; a new connection sees the new
+data. Only scarf-etl's own steps open the build file, one at a time (Dagster's pool); a step
+that still finds it locked waits, bounded, and says so every 15 s.
 
 Every call opens its own connection and closes it before returning, so no process keeps the
-file locked between steps. DuckDB lets one process write a file at a time; Dagster's pool is
-the main guard, and a connection that finds the file locked waits (bounded) and retries.
+build file locked between steps.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from importlib import resources
@@ -26,6 +36,10 @@ REJECTED_TABLE: Final = "rejected_rows"
 # How long a call waits for another process to release the file before giving up.
 LOCK_WAIT_SECONDS: Final = 120.0
 LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
+# A wait longer than this prints a line saying what it waits for, and again after each interval.
+WAIT_REPORT_INTERVAL_SECONDS: Final = 15.0
+BUILD_SUFFIX: Final = ".build"
+PUBLISH_TMP_INFIX: Final = ".publish-"
 # A day's load runs in the same process as its normalization; without a cap DuckDB sizes its
 # buffer pool from the machine's RAM and a 2M-event insert peaks near 0.9 GB. Beyond the cap it
 # spills to a temp directory next to the file, so this bounds memory, not what can be loaded.
@@ -38,6 +52,25 @@ _DATE_COLUMN: Final = {AGGREGATES_TABLE: "date", **dict.fromkeys(EVENT_TABLES, "
 
 class WarehouseLockedError(RuntimeError):
     """Another process held the DuckDB file for longer than the lock wait."""
+
+
+def build_path_for(published: Path) -> Path:
+    """The private file the pipeline writes: a hidden sibling, so publishing is a same-folder
+    rename. data/warehouse.duckdb -> data/.warehouse.duckdb.build"""
+    return published.with_name(f".{published.name}{BUILD_SUFFIX}")
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _sql(name: str) -> str:
@@ -53,15 +86,64 @@ def _is_lock_error(error: duckdb.Error) -> bool:
 
 
 class Warehouse:
-    """The warehouse file at `path`. Table names only ever come from the closed sets in
-    schemas.py; values are bound as parameters."""
+    """The warehouse users open at `published_path`, built in `build_path`. Table names only
+    ever come from the closed sets in schemas.py; values are bound as parameters.
 
-    def __init__(self, path: Path, *, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
-        self.path = path
+    Reads and writes go to the build file; `publish()` makes them visible at `published_path`.
+    """
+
+    def __init__(
+        self,
+        published_path: Path,
+        *,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+        report: Callable[[str], None] | None = None,
+        wait_report_interval: float = WAIT_REPORT_INTERVAL_SECONDS,
+    ) -> None:
+        self.published_path = published_path
+        self.build_path = build_path_for(published_path)
         self.lock_wait_seconds = lock_wait_seconds
+        self.wait_report_interval = wait_report_interval
+        self._report = report or (lambda message: None)
 
     def __repr__(self) -> str:
-        return f"Warehouse({str(self.path)!r})"
+        return f"Warehouse({str(self.published_path)!r})"
+
+    def _adopt_published(self) -> None:
+        """A warehouse from before the build file existed (or a build file lost): start the
+        build from the published copy, so history is kept."""
+        if self.build_path.exists() or not self.published_path.exists():
+            return
+        temporary = self.build_path.with_name(f"{self.build_path.name}.adopt-{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(self.published_path, temporary)
+            os.replace(temporary, self.build_path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def publish(self) -> float:
+        """Make the build visible at `published_path`: checkpoint, copy, atomic rename.
+
+        Returns the seconds it took. Readers holding the old file keep it until they close it.
+        """
+        started = time.monotonic()
+        with self._connect() as connection:
+            connection.execute("CHECKPOINT")  # everything in the main file, the WAL emptied
+        folder = self.published_path.parent
+        for leftover in folder.glob(f".{self.published_path.name}{PUBLISH_TMP_INFIX}*"):
+            leftover.unlink(missing_ok=True)  # a crash mid-publish
+        temporary = folder / (
+            f".{self.published_path.name}{PUBLISH_TMP_INFIX}{uuid.uuid4().hex}.tmp"
+        )
+        try:
+            shutil.copyfile(self.build_path, temporary)
+            with open(temporary, "rb+") as copied:
+                os.fsync(copied.fileno())
+            os.replace(temporary, self.published_path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _fsync_directory(folder)
+        return time.monotonic() - started
 
     @contextmanager
     def _connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -70,22 +152,37 @@ class Warehouse:
         Raises WarehouseLockedError when the file stays locked past the lock wait.
         """
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait_seconds
+            self.build_path.parent.mkdir(parents=True, exist_ok=True)
+            self._adopt_published()
+        started = time.monotonic()
+        deadline = started + self.lock_wait_seconds
+        next_report = started + self.wait_report_interval
         while True:
             try:
                 connection = duckdb.connect(
-                    str(self.path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT}
+                    str(self.build_path),
+                    read_only=read_only,
+                    config={"memory_limit": MEMORY_LIMIT},
                 )
                 break
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
                     raise
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     raise WarehouseLockedError(
-                        f"{self.path} stayed locked by another process for "
-                        f"{self.lock_wait_seconds:.0f} s: {error}"
+                        f"{self.build_path} stayed locked by another process for "
+                        f"{self.lock_wait_seconds:.0f} s. Only scarf-etl writes this file: "
+                        "another load is still running (or hung). Wait for it to finish, or "
+                        f"stop it. ({error})"
                     ) from error
+                if now >= next_report:
+                    self._report(
+                        f"waiting for {self.build_path.name}: another process is writing it "
+                        f"({now - started:.0f} s so far, giving up after "
+                        f"{self.lock_wait_seconds:.0f} s)"
+                    )
+                    next_report = now + self.wait_report_interval
                 time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
         try:
             # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
@@ -112,8 +209,26 @@ class Warehouse:
         with self._transaction() as connection:
             connection.execute(_sql(_CREATE_TABLES))
             for table in EVENT_TABLES:  # a closed set: safe to format into the statement
-                connection.execute(_sql(_CREATE_EVENT_TABLE).format(table=table))
+                connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{table}"))
+                self._drop_primary_key(connection, table)
             connection.execute(_sql(_CREATE_VIEWS))
+
+    def _drop_primary_key(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
+        """Rebuild an event table created with `event_id PRIMARY KEY` (schema of 2026-11) without
+        the key. DuckDB cannot drop a key in place, so the rows move to a new table."""
+        keyed = connection.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE schema_name = ? AND table_name = ? "
+            "AND constraint_type = 'PRIMARY KEY'",
+            [SCHEMA, table],
+        ).fetchone()
+        if not keyed or not keyed[0]:
+            return
+        rebuilt = f"{table}__without_key"
+        connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{rebuilt}"))
+        self._add_missing_columns(connection, rebuilt, f"SELECT * FROM {SCHEMA}.{table}", [])
+        connection.execute(f"INSERT INTO {SCHEMA}.{rebuilt} BY NAME SELECT * FROM {SCHEMA}.{table}")
+        connection.execute(f"DROP TABLE {SCHEMA}.{table}")
+        connection.execute(f"ALTER TABLE {SCHEMA}.{rebuilt} RENAME TO {table}")
 
     def _table_columns(self, connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         rows = connection.execute(

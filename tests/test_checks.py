@@ -29,7 +29,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: 
 
 
 def execute(warehouse: Warehouse, sql: str) -> None:
-    with duckdb.connect(str(warehouse.path)) as connection:
+    with duckdb.connect(str(warehouse.build_path)) as connection:
         connection.execute(sql)
 
 
@@ -65,3 +65,18 @@ def test_an_empty_day_is_a_warning_not_a_failure(loaded: Warehouse) -> None:
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.WARN
     assert QUIET_DAY.isoformat() in str(result.metadata["empty_days"])
+
+
+def test_event_id_unique_fails_when_a_day_holds_a_duplicate(loaded: Warehouse) -> None:
+    # event_id carries no PRIMARY KEY (it cost the memory of a big day's commit): the load's
+    # dedupe and this check are what guarantee uniqueness, so the check must be able to fail.
+    assert checks.event_id_unique(loaded, "package_events", [DAY], DEMO_ORG).passed
+    execute(
+        loaded,
+        "INSERT INTO scarf.package_events SELECT * FROM scarf.package_events "
+        "WHERE event_id = (SELECT min(event_id) FROM scarf.package_events)",
+    )
+    result = checks.event_id_unique(loaded, "package_events", [DAY], DEMO_ORG)
+    assert not result.passed
+    assert result.metadata["duplicate_event_ids"].value == 1
+    assert DAY.isoformat() in str(result.metadata["days_with_duplicates"])

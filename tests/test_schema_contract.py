@@ -44,4 +44,4 @@ def test_tables_match_the_polars_schemas(
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     warehouse.ensure_schema()
     expected = [(name, DUCKDB_TYPE_OF[dtype]) for name, dtype in schema.items()]
-    assert sorted(warehouse_columns(warehouse.path, table)) == sorted(expected)
+    assert sorted(warehouse_columns(warehouse.build_path, table)) == sorted(expected)

@@ -175,11 +175,11 @@ LOADER = textwrap.dedent(
     from datetime import date
     from pathlib import Path
     import duckdb
-    from scarf_etl.warehouse import Warehouse
+    from scarf_etl.warehouse import Warehouse, build_path_for
     path, parquet, hold = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
     if hold:
-        # Hold the write lock for a while, as a long load in another process would.
-        connection = duckdb.connect(str(path))
+        # Hold the build file's write lock for a while, as a long load in another process would.
+        connection = duckdb.connect(str(build_path_for(path)))
         print("locked", flush=True)
         time.sleep(hold)
         connection.close()
@@ -191,7 +191,7 @@ LOADER = textwrap.dedent(
 def test_a_second_process_waits_for_the_lock(warehouse: Warehouse, tmp_path: Path) -> None:
     build_day(tmp_path, [event(), event(id="e2")])
     parquet = lake_partition_file(tmp_path, "package_events", DAY)
-    args = [sys.executable, "-c", LOADER, str(warehouse.path), str(parquet)]
+    args = [sys.executable, "-c", LOADER, str(warehouse.published_path), str(parquet)]
     holder = subprocess.Popen([*args, "1.5"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     waiter = subprocess.run([*args, "0"], capture_output=True, text=True, timeout=60)

@@ -1,7 +1,10 @@
--- One event table (package_events or pixel_events; warehouse.py fills {table} from its
+-- One event table (package_events or pixel_events; warehouse.py fills {name} from its
 -- closed set). Unknown export columns are added later by ALTER TABLE.
-CREATE TABLE IF NOT EXISTS scarf.{table} (
-    event_id VARCHAR PRIMARY KEY,
+-- event_id carries no PRIMARY KEY: the index cost more memory than the 256 MB cap at commit on
+-- multi-million-row days and tripled the file. Each day's load is deduplicated on event_id
+-- before it is written (normalize), and the event_id_unique check verifies it.
+CREATE TABLE IF NOT EXISTS {name} (
+    event_id VARCHAR NOT NULL,
     event_date DATE NOT NULL,
     package_id VARCHAR,
     type VARCHAR,
