@@ -7,6 +7,7 @@ import dagster as dg
 from scarf_etl.assets import ALL_ASSETS
 from scarf_etl.resources import default_resources
 from scarf_etl.schedules import daily_job, daily_schedule
+from scarf_etl.sensors import interrupted_runs_sensor
 
 # Each step runs in its own process (memory is returned after a heavy day), started from a
 # forkserver that has already imported the pipeline: a step starts in well under a second
@@ -20,5 +21,6 @@ defs = dg.Definitions(
     executor=step_executor,
     jobs=[daily_job],
     schedules=[daily_schedule],
+    sensors=[interrupted_runs_sensor],
     resources=default_resources(),
 )

@@ -33,6 +33,8 @@ def describe_outcome(outcome: RunOutcome) -> str:
         f"{len(outcome.steps_succeeded)} step(s) ok, {len(outcome.steps_failed)} failed"
     ]
     lines += [f"  failure: {failure}" for failure in outcome.failures]
+    if outcome.failures:
+        lines.append(f"  full traces: the run's event log (Dagster UI, run {outcome.run_id})")
     lines += [f"  check failed: {name}" for name in outcome.checks_failed]
     lines += [f"  check warning: {name}" for name in outcome.checks_warned]
     return "\n".join(lines)

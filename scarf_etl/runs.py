@@ -7,23 +7,32 @@ the instance's concurrency pools exactly like runs launched from the UI.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.events import DagsterEventType
 from dagster._core.execution.api import execute_run_iterator
 
+from scarf_etl.failures import root_cause
+from scarf_etl.recovery import launcher_tags, recover_interrupted_runs
 from scarf_etl.schedules import DAILY_JOB_NAME, partition_range_tags
 
 DEFINITIONS_MODULE = "scarf_etl.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
-# The console shows our one line per step; Dagster's own event lines still go to the event log
-# the UI reads, and warnings and errors still reach the console.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The console shows our lines (one per step, the steps' own progress and the real cause of a
+# failure); Dagster's own event lines and full traces go to the event log the UI reads.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Silence longer than this prints a line saying what the run waits for.
+QUIET_LIMIT_SECONDS: Final = 15.0
+TAIL_POLL_SECONDS: Final = 1.0
+POOLS: Final = ("scarf_api", "scarf_warehouse")
 
 
 @dataclass
@@ -54,19 +63,30 @@ def run_days(
     """Materialize every asset for the days `first..last` (inclusive) in one run."""
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
+    # A run killed earlier (Ctrl-C, kill -9) still holds its pool slots: free them first, or
+    # this run would wait for them forever.
+    recover_interrupted_runs(instance, report=report)
     recon_job = daily_job_reconstructable()
     job_def = recon_job.get_definition()
     dagster_run = instance.create_run_for_job(
         job_def=job_def,
-        tags=partition_range_tags(first, last),
+        tags={**partition_range_tags(first, last), **launcher_tags()},
         run_config=QUIET_CONSOLE,
         job_code_origin=recon_job.get_python_origin(),
     )
     outcome = RunOutcome(run_id=dagster_run.run_id, success=False, seconds=0.0)
     started = time.monotonic()
     report(f"run {dagster_run.run_id} for {first}..{last} (DAGSTER_HOME={instance.root_directory})")
-    for event in execute_run_iterator(recon_job, dagster_run, instance):
-        _record(event, outcome, started, report)
+    tail = RunLogTail(instance, dagster_run.run_id, started, report)
+    tail.start()
+    try:
+        for event in execute_run_iterator(recon_job, dagster_run, instance):
+            tail.mark_activity()
+            if event.is_step_success or event.is_step_failure:
+                tail.flush()  # the step's own lines before its verdict
+            _record(event, outcome, started, report)
+    finally:
+        tail.stop()
     outcome.seconds = time.monotonic() - started
     final = instance.get_run_by_id(dagster_run.run_id)
     outcome.success = final is not None and final.status == dg.DagsterRunStatus.SUCCESS
@@ -87,9 +107,19 @@ def _record(
     elif event.event_type == DagsterEventType.STEP_FAILURE:
         outcome.steps_failed.append(step)
         error = event.step_failure_data.error if event.step_failure_data else None
-        message = error.message.strip() if error else event.message or "failed"
+        message = root_cause(error) if error else event.message or "failed"
         outcome.failures.append(f"{step}: {message}")
         report(f"{elapsed}  FAILED  {step}: {message}")
+    elif event.event_type == DagsterEventType.RUN_FAILURE and not outcome.steps_failed:
+        # A failure outside any step (the run could not start, a resource failed).
+        failure = event.job_failure_data
+        message = (
+            root_cause(failure.error)
+            if failure and failure.error
+            else event.message or "the run failed"
+        )
+        outcome.failures.append(f"run: {message}")
+        report(f"{elapsed}  FAILED  run: {message}")
     elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
         evaluation = event.asset_check_evaluation_data
         if not evaluation.passed:
@@ -100,3 +130,90 @@ def _record(
             else:
                 outcome.checks_failed.append(name)
                 report(f"{elapsed}  FAILED  check {name}")
+
+
+class RunLogTail:
+    """Prints what the run's steps log (progress, waits) as it lands in the event log, and a
+    line saying what the run waits for whenever it has been silent for QUIET_LIMIT_SECONDS.
+
+    Steps run in other processes; their log lines reach this process only through the
+    instance's event log, which this thread polls.
+    """
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        started: float,
+        report: Callable[[str], None],
+    ) -> None:
+        self._instance = instance
+        self._run_id = run_id
+        self._started = started
+        self._report = report
+        self._cursor: str | None = None
+        self._lock = threading.Lock()
+        self._last_activity = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scarf-run-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+        self.flush()  # what landed since the last poll
+
+    def flush(self) -> None:
+        """Print every line logged so far."""
+        with self._lock:
+            self._print_new_lines()
+
+    def mark_activity(self) -> None:
+        self._last_activity = time.monotonic()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(TAIL_POLL_SECONDS):
+            try:
+                self.flush()
+                if time.monotonic() - self._last_activity >= QUIET_LIMIT_SECONDS:
+                    self._report(f"{self._elapsed()}  waiting {self._what_we_wait_for()}")
+                    self.mark_activity()
+            except Exception as error:  # noqa: BLE001 - reporting must never break the run
+                self._report(f"(progress unavailable: {error})")
+                return
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self._started:7.1f}s"
+
+    def _print_new_lines(self) -> None:
+        connection = self._instance.get_records_for_run(self._run_id, cursor=self._cursor)
+        self._cursor = connection.cursor
+        for record in connection.records:
+            entry = record.event_log_entry
+            level = entry.level if isinstance(entry.level, int) else logging.INFO
+            if entry.dagster_event is not None or level < logging.INFO:  # our lines, INFO and up
+                continue
+            step = entry.step_key or "run"
+            self._report(f"{self._elapsed()}  ...     {step}: {entry.user_message}")
+            self.mark_activity()
+
+    def _what_we_wait_for(self) -> str:
+        storage = self._instance.event_log_storage
+        waits: list[str] = []
+        if storage.supports_global_concurrency_limits:
+            for pool in POOLS:
+                info = storage.get_concurrency_info(pool)
+                ours = sorted(
+                    step.step_key
+                    for step in info.pending_steps
+                    if step.run_id == self._run_id and step.assigned_timestamp is None
+                )
+                holders = sorted({slot.run_id for slot in info.claimed_slots} - {self._run_id})
+                if ours:
+                    held = f"held by run {', '.join(holders)}" if holders else "all slots taken"
+                    waits.append(f"{', '.join(ours)} for a slot of pool {pool} ({held})")
+        if waits:
+            return "; ".join(waits)
+        return "for the running steps (no new log line for 15 s)"

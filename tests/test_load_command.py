@@ -141,3 +141,20 @@ def test_bad_dates_are_refused_by_the_parser(bad: list[str]) -> None:
     )
     assert run.returncode == 2
     assert "expected a date like" in run.stderr
+
+
+def test_a_failed_load_ends_with_the_real_cause(emulator: EmulatorServer, tmp_path: Path) -> None:
+    env = load_env(emulator, tmp_path)
+    env["SCARF_API_TOKEN"] = "not-the-token"
+    run = start_load(env, "2026-11-01", "2026-11-01")
+    output = run.communicate(timeout=RUN_TIMEOUT_SECONDS)[0]
+    assert run.returncode == 1
+    # The last lines a user reads name the failed step and the project's own message, not
+    # Dagster's wrapper; the trace stays in the run's event log.
+    tail = output.strip().splitlines()[-5:]
+    failures = [line for line in tail if line.strip().startswith("failure:")]
+    assert failures, output
+    assert all("Scarf rejected the API token" in line for line in failures), tail
+    assert all("SCARF_API_TOKEN" in line for line in failures)
+    assert "DagsterExecutionStepExecutionError" not in output
+    assert "not-the-token" not in output
