@@ -50,6 +50,7 @@ demo-ui: setup
 	trap 'kill $$emulator' EXIT INT TERM; \
 	SCARF_API_TOKEN=scarf-demo-token SCARF_OWNER=acme-labs \
 	SCARF_API_URL=http://127.0.0.1:$(DEMO_PORT)/api/v1 SCARF_API_V2_URL=http://127.0.0.1:$(DEMO_PORT)/v2 \
+	SCARF_API_V3_URL=http://127.0.0.1:$(DEMO_PORT)/v3 \
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
 
 emulator: setup

@@ -145,6 +145,7 @@ def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float
             "SCARF_OWNER": DEMO_ORG,
             "SCARF_API_URL": f"http://127.0.0.1:{port}/api/v1",
             "SCARF_API_V2_URL": f"http://127.0.0.1:{port}/v2",
+            "SCARF_API_V3_URL": f"http://127.0.0.1:{port}/v3",
             "SCARF_DATA_DIR": str(Path(scratch) / "data"),
             "DAGSTER_HOME": str(Path(scratch) / "dagster_home"),
         }

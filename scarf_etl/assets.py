@@ -97,8 +97,15 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
             package_ids: tuple[str, ...] = ()
             if export.dataset == "package_events":
                 package_ids = tuple(p.uuid for p in list_owner_packages(client, settings))
-            plan = FetchPlan(export.dataset, settings.owner, settings.owner_kind, package_ids)
-            fetched = fetch_days(client, plan, days, settings.data_dir)
+            plan = FetchPlan(
+                export.dataset,
+                settings.owner,
+                settings.owner_kind,
+                package_ids,
+                events_api=settings.events_api,
+                aggregates_api=settings.aggregates_api,
+            )
+            fetched = fetch_days(client, plan, days, settings.data_dir, warn=context.log.warning)
         fetched_bytes = sum(day.bytes for day in fetched)
         context.log.info(
             f"fetched {export.dataset} for {len(days)} day(s): {fetched_bytes} bytes "
@@ -154,9 +161,11 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                     data_dir=settings.data_dir,
                 )
             else:
-                (raw_file,) = raw_day.files
                 day_stats = build_aggregates_partition(
-                    raw_file.path, day=day, owner=raw_day.owner, data_dir=settings.data_dir
+                    [f.path for f in raw_day.files],
+                    day=day,
+                    owner=raw_day.owner,
+                    data_dir=settings.data_dir,
                 )
             stats.append(day_stats)
             extra_columns.update(day_stats.extra_columns)

@@ -39,6 +39,7 @@ def main() -> int:
                 "SCARF_OWNER_KIND": "organization",
                 "SCARF_API_URL": emulator.v1_url,
                 "SCARF_API_V2_URL": emulator.v2_url,
+                "SCARF_API_V3_URL": emulator.v3_url,
             }
         )
         settings = load_settings()

@@ -17,7 +17,7 @@ from scarf_etl.normalize import (
     NormalizeStats,
     RawEventFile,
     finish_events,
-    normalize_aggregates,
+    normalize_aggregate_files,
     plan_events,
 )
 from scarf_etl.schemas import AGGREGATES_TABLE, EVENT_TABLES
@@ -114,14 +114,16 @@ def build_events_partition(
 
 
 def build_aggregates_partition(
-    file: Path, *, day: date, owner: str, data_dir: Path
+    files: Path | Sequence[Path], *, day: date, owner: str, data_dir: Path
 ) -> NormalizeStats:
-    """Normalize a day's aggregates NDJSON into its lake partition and rejected-rows file.
+    """Normalize a day's aggregates NDJSON (v3: a file per breakdown) into its lake partition
+    and rejected-rows file.
 
-    Raises NormalizeError when the file is not NDJSON at all.
+    Raises NormalizeError when a file is not NDJSON at all.
     """
-    normalized = normalize_aggregates(
-        file, day=day, owner=owner, label=_source_label(file, data_dir)
+    paths = [files] if isinstance(files, Path) else list(files)
+    normalized = normalize_aggregate_files(
+        [(path, _source_label(path, data_dir)) for path in paths], day=day, owner=owner
     )
     target = lake_partition_file(data_dir, AGGREGATES_TABLE, day)
     write_parquet_atomic(normalized.rows, target)

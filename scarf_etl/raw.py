@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from scarf_etl.client import Download, ExportRequest, ScarfClient
-from scarf_etl.settings import OwnerKind
+from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
+from scarf_etl.raw_split import consecutive_runs, split_downloads_by_day, uncovered_day_warnings
+from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
 
 MANIFEST_NAME = "_manifest.json"
 STAGING_PREFIX = ".staging-"
@@ -30,6 +33,7 @@ DATASETS = ("aggregates", "package_events", "pixel_events")
 # Days fetched per batch: enough requests in flight to use the client's concurrency on
 # single-package owners, few enough that a failure late in a year's backfill keeps earlier days.
 DAYS_PER_BATCH = 8
+logger = logging.getLogger(__name__)
 
 
 class RawDataMissingError(FileNotFoundError):
@@ -84,15 +88,43 @@ def read_raw_day(data_dir: Path, dataset: str, day: dt.date) -> RawDay:
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """What to fetch for one dataset: the owner and, for package events, its packages."""
+    """What to fetch for one dataset: the owner, for package events its packages, and which
+    API generation serves it (v2 events and v3 aggregates unless configured otherwise)."""
 
     dataset: str
     owner: str
     owner_kind: OwnerKind
     package_ids: tuple[str, ...] = ()
+    events_api: EventsApi = "v2"
+    aggregates_api: AggregatesApi = "v3"
+
+    @property
+    def fetches_ranges(self) -> bool:
+        """True for v3 aggregates: one request per breakdown covers up to 366 days, and the
+        files are split by day here, so a year costs 8 calls instead of 365."""
+        return self.dataset == "aggregates" and self.aggregates_api == "v3"
+
+    def requests_for_range(
+        self, staging: Path, start: dt.date, end: dt.date
+    ) -> list[ExportRequest]:
+        """v3 aggregates of `[start, end)`: one request per breakdown."""
+        return [
+            ExportRequest(
+                kind="aggregates",
+                owner=self.owner,
+                start=start,
+                end=end,
+                dest=staging / f"aggregates-{breakdown}.ndjson",
+                api="v3",
+                breakdown=breakdown,
+            )
+            for breakdown in V3_BREAKDOWNS
+        ]
 
     def requests_for_day(self, staging: Path, day: dt.date) -> list[ExportRequest]:
         end = day + dt.timedelta(days=1)
+        if self.fetches_ranges:
+            return self.requests_for_range(staging, day, end)
         if self.dataset == "aggregates":
             return [
                 ExportRequest(
@@ -102,6 +134,7 @@ class FetchPlan:
                     start=day,
                     end=end,
                     dest=staging / "aggregates.ndjson",
+                    api="v1",
                 )
             ]
         if self.dataset == "pixel_events":
@@ -112,6 +145,7 @@ class FetchPlan:
                     start=day,
                     end=end,
                     dest=staging / "pixel_events.csv",
+                    api=self.events_api,
                 )
             ]
         return [
@@ -122,18 +156,28 @@ class FetchPlan:
                 start=day,
                 end=end,
                 dest=staging / f"{package_id}.csv",
+                api=self.events_api,
             )
             for package_id in self.package_ids
         ]
 
 
 def fetch_days(
-    client: ScarfClient, plan: FetchPlan, days: Sequence[dt.date], data_dir: Path
+    client: ScarfClient,
+    plan: FetchPlan,
+    days: Sequence[dt.date],
+    data_dir: Path,
+    *,
+    warn: Callable[[str], None] = logger.warning,
 ) -> list[RawDay]:
     """Download every day of `days` and swap each complete day into place.
 
     Days are fetched in batches; a failure leaves earlier batches in place and no partial day.
+    v3 aggregates are fetched for whole ranges and split by day (`fetch_split_ranges`);
+    `warn` hears about days the server said it did not cover.
     """
+    if plan.fetches_ranges:
+        return fetch_split_ranges(client, plan, days, data_dir, warn=warn)
     fetched: list[RawDay] = []
     for batch in _batches(days, DAYS_PER_BATCH):
         stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
@@ -147,6 +191,34 @@ def fetch_days(
                 fetched.append(_publish_day(plan, day, stagings[day], day_downloads, data_dir))
         finally:
             for staging in stagings.values():
+                shutil.rmtree(staging, ignore_errors=True)
+    return fetched
+
+
+def fetch_split_ranges(
+    client: ScarfClient,
+    plan: FetchPlan,
+    days: Sequence[dt.date],
+    data_dir: Path,
+    *,
+    warn: Callable[[str], None] = logger.warning,
+) -> list[RawDay]:
+    """One request per breakdown for each run of consecutive days (at most 366), each file
+    split by its rows' `date` into the days' folders, then every day published as usual."""
+    fetched: list[RawDay] = []
+    for run in consecutive_runs(days, V3_MAX_WINDOW_DAYS):
+        start, end = run[0], run[-1] + dt.timedelta(days=1)
+        download_dir = _new_staging_dir(data_dir, plan.dataset, start)
+        stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in run}
+        try:
+            downloads = client.download_all(plan.requests_for_range(download_dir, start, end))
+            for message in uncovered_day_warnings(downloads):
+                warn(message)
+            per_day = split_downloads_by_day(downloads, stagings)
+            for day in run:
+                fetched.append(_publish_day(plan, day, stagings[day], per_day[day], data_dir))
+        finally:
+            for staging in (download_dir, *stagings.values()):
                 shutil.rmtree(staging, ignore_errors=True)
     return fetched
 
@@ -186,6 +258,9 @@ def _publish_day(
                 "content_type": d.content_type,
                 "url": d.url,
                 "attempts": d.attempts,
+                # The request's window: a v3 file covers a whole range, split into its days.
+                "window": [d.request.start.isoformat(), d.request.end.isoformat()],
+                **({"headers": dict(d.scarf_headers)} if d.scarf_headers else {}),
             }
             for d in downloads
         ],

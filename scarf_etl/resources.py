@@ -32,6 +32,7 @@ class ScarfApiResource(dg.ConfigurableResource[Any]):
         client_settings = ClientSettings(
             v1_url=settings.api_url,
             v2_url=settings.api_v2_url,
+            v3_url=settings.api_v3_url,
             max_concurrency=self.max_concurrency,
         )
         with ScarfClient(self.token, client_settings) as client:

@@ -53,13 +53,20 @@ EVENT_TABLE_COLUMNS: Final[dict[str, pl.DataType]] = {
     "owner": pl.String(),
 }
 
-# AggregateV1 (the v1 page) plus `owner`. Unknown NDJSON fields are kept as String columns.
+# One shape for every API generation (the mapping: normalize/aggregates.py): AggregateV1 (the
+# v1 page), v3's distinct counts and artifact fields, which API served the row, and `owner`.
+# Unknown NDJSON fields are kept as String columns.
 AGGREGATE_COLUMNS: Final[dict[str, pl.DataType]] = {
     "date": pl.Date(),
     "package": pl.String(),
     "breakdown": pl.String(),
     "total": pl.Int64(),
     "unique_total": pl.Int64(),
+    "unique_origins": pl.Int64(),
+    "unique_endpoints": pl.Int64(),
+    "artifact_type": pl.String(),
+    "artifact_name": pl.String(),
+    "api_version": pl.String(),
     "company_name": pl.String(),
     "company_domain": pl.String(),
     "cloud_provider_name": pl.String(),
@@ -74,7 +81,7 @@ AGGREGATE_COLUMNS: Final[dict[str, pl.DataType]] = {
     "owner": pl.String(),
 }
 
-# v2 renamed two AggregateV1 fields; both spellings land in the v1 column.
+# v2 renamed two AggregateV1 fields (v3 kept `artifact`); every spelling lands in the v1 column.
 AGGREGATE_FIELD_ALIASES: Final[dict[str, str]] = {
     "artifact": "package",
     "total_unique": "unique_total",

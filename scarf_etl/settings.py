@@ -14,10 +14,16 @@ from typing import Literal, cast
 
 DEFAULT_API_URL = "https://scarf.sh/api/v1"
 DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
+DEFAULT_API_V3_URL = "https://api.scarf.sh/v3"
 DEFAULT_DATA_DIR = "./data"
 OWNER_KINDS = ("organization", "user")
+# Which generation of the API serves each export: today's by default, the v1 page's on request.
+EVENTS_APIS = ("v2", "v1")
+AGGREGATES_APIS = ("v3", "v1")
 
 OwnerKind = Literal["organization", "user"]
+EventsApi = Literal["v1", "v2"]
+AggregatesApi = Literal["v1", "v3"]
 
 
 class SettingsError(ValueError):
@@ -32,6 +38,9 @@ class PipelineSettings:
     api_v2_url: str
     data_dir: Path
     duckdb_path: Path
+    api_v3_url: str = DEFAULT_API_V3_URL
+    events_api: EventsApi = "v2"
+    aggregates_api: AggregatesApi = "v3"
 
 
 def apply_env_file(directory: Path) -> list[str]:
@@ -63,6 +72,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
         raise SettingsError(
             f"SCARF_OWNER_KIND must be 'organization' or 'user', not {owner_kind!r}."
         )
+    events_api = _choice(env, "SCARF_EVENTS_API", EVENTS_APIS)
+    aggregates_api = _choice(env, "SCARF_AGGREGATES_API", AGGREGATES_APIS)
     data_dir = Path(env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
     duckdb_path = Path(env.get("SCARF_DUCKDB_PATH", "").strip() or data_dir / "warehouse.duckdb")
     return PipelineSettings(
@@ -72,4 +83,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
         api_v2_url=(env.get("SCARF_API_V2_URL", "").strip() or DEFAULT_API_V2_URL).rstrip("/"),
         data_dir=data_dir,
         duckdb_path=duckdb_path,
+        api_v3_url=(env.get("SCARF_API_V3_URL", "").strip() or DEFAULT_API_V3_URL).rstrip("/"),
+        events_api=cast(EventsApi, events_api),
+        aggregates_api=cast(AggregatesApi, aggregates_api),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """The variable's value among `allowed` (case-insensitive); unset means the first one."""
+    value = env.get(name, "").strip().lower() or allowed[0]
+    if value not in allowed:
+        raise SettingsError(
+            f"{name} must be {' or '.join(repr(a) for a in allowed)}, not {value!r} "
+            f"(default {allowed[0]!r})."
+        )
+    return value

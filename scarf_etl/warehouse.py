@@ -380,10 +380,12 @@ class Warehouse:
         return {str(key): int(str(count)) for key, count in rows}
 
     def aggregate_totals_by_package(self, day: date, owner: str) -> dict[str, int]:
-        """The `total` breakdown's total per package uuid for (day, owner)."""
+        """The `total` breakdown's total per package uuid for (day, owner); v3's tracking
+        pixels are left out (rows loaded before `artifact_type` existed are packages)."""
         rows = self.query(
             f"SELECT package, sum(total) FROM {SCHEMA}.{AGGREGATES_TABLE} "
-            "WHERE date = ? AND owner = ? AND breakdown = 'total' GROUP BY ALL",
+            "WHERE date = ? AND owner = ? AND breakdown = 'total' "
+            "AND coalesce(artifact_type, 'package') = 'package' GROUP BY ALL",
             [day, owner],
         )
         return {str(key): int(str(total)) for key, total in rows}

@@ -36,6 +36,7 @@ def configure(
     monkeypatch.setenv("SCARF_OWNER_KIND", owner_kind)
     monkeypatch.setenv("SCARF_API_URL", emulator.v1_url)
     monkeypatch.setenv("SCARF_API_V2_URL", emulator.v2_url)
+    monkeypatch.setenv("SCARF_API_V3_URL", emulator.v3_url)
     monkeypatch.setenv("SCARF_DATA_DIR", str(data_dir))
     monkeypatch.delenv("SCARF_DUCKDB_PATH", raising=False)
     return data_dir / "warehouse.duckdb"

@@ -51,7 +51,8 @@ def test_totals_check_warns_when_aggregates_and_events_disagree(loaded: Warehous
     execute(
         loaded,
         "UPDATE scarf.aggregates SET total = total + 1 WHERE breakdown = 'total' "
-        "AND package = (SELECT min(package) FROM scarf.aggregates)",
+        "AND package = (SELECT min(package) FROM scarf.aggregates "
+        "WHERE artifact_type = 'package')",
     )
     result = checks.totals_match_events(loaded, [DAY], DEMO_ORG)
     assert not result.passed

@@ -26,6 +26,7 @@ def load_env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
             "SCARF_OWNER": DEMO_ORG,
             "SCARF_API_URL": emulator.v1_url,
             "SCARF_API_V2_URL": emulator.v2_url,
+            "SCARF_API_V3_URL": emulator.v3_url,
             "SCARF_DATA_DIR": str(tmp_path / "data"),
             "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         }

@@ -65,7 +65,7 @@ def test_three_days_land_in_every_layer(emulator: EmulatorServer, warehouse_path
             FROM scarf.aggregates a
             LEFT JOIN scarf.package_events e
               ON e.package_id = a.package AND e.event_date = a.date
-            WHERE a.breakdown = 'total'
+            WHERE a.breakdown = 'total' AND a.artifact_type = 'package'
             GROUP BY ALL
             HAVING a.total <> count(e.event_id)
         )

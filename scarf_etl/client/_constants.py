@@ -4,6 +4,7 @@ from __future__ import annotations
 
 DEFAULT_V1_URL = "https://scarf.sh/api/v1"
 DEFAULT_V2_URL = "https://api.scarf.sh/v2"
+DEFAULT_V3_URL = "https://api.scarf.sh/v3"
 
 # Scarf builds an export before its first byte, so reads wait far longer than connects.
 CONNECT_TIMEOUT_SECONDS = 10.0

@@ -326,11 +326,14 @@ class ScarfClient:
     def download(self, request: ExportRequest) -> Download:
         """Stream one export to `request.dest`: the file is complete, or absent.
 
-        Raises the typed errors above; a 403 with code `not-a-pro-member` means data export
-        is not on the owner's plan.
+        Raises the typed errors above; a 403 with code `not-a-pro-member` (v3: any 403) means
+        data export is not on the owner's plan.
         """
         url, params = export_location(
-            request, v1_url=self.settings.v1_url, v2_url=self.settings.v2_url
+            request,
+            v1_url=self.settings.v1_url,
+            v2_url=self.settings.v2_url,
+            v3_url=self.settings.v3_url,
         )
         fetched = self._transport.download(
             url, params, request.dest, subject=f"export {request.describe()}"
@@ -342,6 +345,7 @@ class ScarfClient:
             content_type=fetched.content_type,
             attempts=fetched.attempts,
             url=fetched.url,
+            scarf_headers=fetched.scarf_headers,
         )
 
     def download_all(self, requests: Sequence[ExportRequest]) -> list[Download]:

@@ -37,11 +37,13 @@ class ScarfAuthError(ScarfError):
 
 
 class ScarfForbiddenError(ScarfError):
-    """403: the token has no access, or data export is not on the plan (`not-a-pro-member`)."""
+    """403: the token has no access, or data export is not on the plan (`not-a-pro-member`;
+    on v3, any 403: the plan has no aggregation exports)."""
 
 
 class ScarfNotFoundError(ScarfError):
-    """404: the owner, package or route does not exist, or the token cannot see it."""
+    """404: the owner, package or route does not exist, or the token cannot see it. On v3
+    the owner slug is case-sensitive, so a miscapitalized owner is a 404 too."""
 
 
 class ScarfBadRequestError(ScarfError):

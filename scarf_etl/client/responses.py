@@ -54,6 +54,15 @@ def read_capped(response: httpx.Response) -> bytes:
     return bytes(buffer[:ERROR_BODY_LIMIT])
 
 
+def is_v3_error(body: bytes) -> bool:
+    """True for v3's error shape, `{"detail": ...}` (v1 answers text, v2 `{message, code}`)."""
+    try:
+        data = json.loads(body.decode("utf-8", errors="replace"))
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "detail" in data and "message" not in data
+
+
 def server_message(body: bytes) -> tuple[str, str | None]:
     """The server's message and code from a v1 text, v2 `{message, code}` or v3 `{detail}` body."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -88,8 +97,33 @@ def check_response(
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             safe_to_repeat=status == 429,
         )
-    error_type, text = _permanent_error(status, code, subject, message, said)
+    if is_v3_error(body) and status in (403, 404):
+        error_type, text = _v3_permanent_error(status, subject, message, said)
+    else:
+        error_type, text = _permanent_error(status, code, subject, message, said)
     raise error_type(text, status_code=status, code=code, server_message=message, url=url)
+
+
+def _v3_permanent_error(
+    status: int, subject: str, message: str, said: str
+) -> tuple[type[ScarfError], str]:
+    """v3's `{"detail": ...}` refusals, which carry no code: the status says what to fix."""
+    if status == 403:
+        return ScarfForbiddenError, (
+            f"The Scarf plan has no aggregation exports for {subject} (HTTP 403 from the v3 "
+            f"API): ask Scarf to enable aggregation exports for this owner, or check that the "
+            f"token's account may export its data.{said}"
+        )
+    if "organization" in message.lower():
+        return ScarfNotFoundError, (
+            f"Scarf's v3 API found no such organization for {subject} (HTTP 404): the owner "
+            f"slug is case-sensitive on v3 (v2 is not), so set SCARF_OWNER exactly as Scarf "
+            f"spells the organization, e.g. `Dapr` rather than `dapr`.{said}"
+        )
+    return ScarfNotFoundError, (
+        f"Scarf's v3 API found nothing for {subject} (HTTP 404): check SCARF_API_V3_URL and "
+        f"the owner; the owner slug is case-sensitive on v3.{said}"
+    )
 
 
 def _permanent_error(

@@ -14,6 +14,7 @@ class ClientSettings:
 
     v1_url: str = c.DEFAULT_V1_URL
     v2_url: str = c.DEFAULT_V2_URL
+    v3_url: str = c.DEFAULT_V3_URL
     connect_timeout: float = c.CONNECT_TIMEOUT_SECONDS
     read_timeout: float = c.READ_TIMEOUT_SECONDS
     max_attempts: int = c.MAX_ATTEMPTS

@@ -46,6 +46,7 @@ class Fetched:
     content_type: str
     url: str
     attempts: int
+    scarf_headers: tuple[tuple[str, str], ...] = ()  # the response's X-Scarf-* headers
 
 
 class Transport:
@@ -127,17 +128,23 @@ class Transport:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shown = self._display_url(url, params)
 
-        def attempt() -> tuple[int, str]:
+        def attempt() -> tuple[int, str, tuple[tuple[str, str], ...]]:
             return self._download_once(url, params, dest, subject=subject)
 
-        (written, content_type), attempts = self._with_retries(
+        (written, content_type, scarf_headers), attempts = self._with_retries(
             "GET", shown, attempt, idempotent=True
         )
-        return Fetched(bytes=written, content_type=content_type, url=shown, attempts=attempts)
+        return Fetched(
+            bytes=written,
+            content_type=content_type,
+            url=shown,
+            attempts=attempts,
+            scarf_headers=scarf_headers,
+        )
 
     def _download_once(
         self, url: str, params: dict[str, str], dest: Path, *, subject: str
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, tuple[tuple[str, str], ...]]:
         # The temp file sits beside dest so os.replace is a same-filesystem atomic rename.
         fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         temp = Path(temp_name)
@@ -153,6 +160,11 @@ class Transport:
                         written += len(chunk)
                     self._verify_complete(resp, subject)
                     content_type = resp.headers.get("content-type", "")
+                    scarf_headers = tuple(
+                        (name.lower(), value)
+                        for name, value in resp.headers.items()
+                        if name.lower().startswith("x-scarf-")
+                    )
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, dest)
@@ -160,7 +172,7 @@ class Transport:
             temp.unlink(missing_ok=True)
             raise
         _fsync_directory(dest.parent)
-        return written, content_type
+        return written, content_type, scarf_headers
 
     def _verify_complete(self, response: httpx.Response, subject: str) -> None:
         declared = response.headers.get("content-length")

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from scarf_etl.emulator import validation, world
+from scarf_etl.emulator import v3_aggregates, validation, world
 from scarf_etl.emulator.csv_export import AggregateExport, CsvExport
 from scarf_etl.emulator.errors import ApiError, bad_request, not_found
 from scarf_etl.emulator.events import V1_COLUMNS, V2_COLUMNS, EventCache, EventSource
@@ -124,6 +124,7 @@ def build_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[
         export_route("/v2/packages/{owner}/aggregates", api.v2_aggregates),
         export_route("/v2/packages/{owner}/{pkg}/events", api.v2_package_events),
         export_route("/v2/tracking-pixels/{owner}/events", api.v2_pixel_events),
+        export_route(v3_aggregates.ROUTE, v3_aggregates.handler(api)),
     ]
     app = Starlette(
         routes=routes,

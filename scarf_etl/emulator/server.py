@@ -39,6 +39,7 @@ class EmulatorServer:
         self.url = ""
         self.v1_url = ""
         self.v2_url = ""
+        self.v3_url = ""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -66,6 +67,7 @@ class EmulatorServer:
         self.url = f"http://127.0.0.1:{port}"
         self.v1_url = f"{self.url}/api/v1"
         self.v2_url = f"{self.url}/v2"
+        self.v3_url = f"{self.url}/v3"
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -146,6 +148,7 @@ def serve_forever(*, port: int, seed: int = 0, events_per_day: int = 50) -> None
     print(f"Scarf API emulator (seed {seed}, {events_per_day} events per package per day)")
     print(f"  v1 base URL: {url}/api/v1")
     print(f"  v2 base URL: {url}/v2")
+    print(f"  v3 base URL: {url}/v3")
     print(f"  demo owner:  {world.DEMO_ORG} (organization), token: {world.DEMO_TOKEN}")
     print("  try:")
     window = f"start_date={yesterday - datetime.timedelta(days=1)}&end_date={yesterday}"

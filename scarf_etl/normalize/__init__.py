@@ -6,7 +6,11 @@ and rejected rows), `aggregates` (a day's NDJSON aggregates), `results` (the err
 they report). Dependencies flow one way: events and aggregates use the shared modules.
 """
 
-from scarf_etl.normalize.aggregates import NormalizedAggregates, normalize_aggregates
+from scarf_etl.normalize.aggregates import (
+    NormalizedAggregates,
+    normalize_aggregate_files,
+    normalize_aggregates,
+)
 from scarf_etl.normalize.events import (
     EventDayPlan,
     EventFilePlan,
@@ -32,6 +36,7 @@ __all__ = [
     "column_name",
     "empty_events_frame",
     "finish_events",
+    "normalize_aggregate_files",
     "normalize_aggregates",
     "normalize_events",
     "parse_utc_time",

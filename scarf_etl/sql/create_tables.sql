@@ -9,6 +9,11 @@ CREATE TABLE IF NOT EXISTS scarf.aggregates (
     breakdown VARCHAR NOT NULL,
     total BIGINT NOT NULL,
     unique_total BIGINT,
+    unique_origins BIGINT,
+    unique_endpoints BIGINT,
+    artifact_type VARCHAR,
+    artifact_name VARCHAR,
+    api_version VARCHAR,
     company_name VARCHAR,
     company_domain VARCHAR,
     cloud_provider_name VARCHAR,
@@ -22,6 +27,13 @@ CREATE TABLE IF NOT EXISTS scarf.aggregates (
     value VARCHAR,
     owner VARCHAR NOT NULL
 );
+-- Warehouses created before v3 aggregates get the columns too; their old rows (all from v1)
+-- keep NULL there until the day is re-loaded.
+ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS unique_origins BIGINT;
+ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS unique_endpoints BIGINT;
+ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS artifact_type VARCHAR;
+ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS artifact_name VARCHAR;
+ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS api_version VARCHAR;
 
 CREATE TABLE IF NOT EXISTS scarf.rejected_rows (
     table_name VARCHAR NOT NULL,

@@ -28,9 +28,21 @@ WHERE origin_company IS NOT NULL AND upper(origin_company) <> 'UNKNOWN'
 GROUP BY ALL
 ORDER BY events DESC;
 
--- Scarf's own daily totals per package (the `total` breakdown of the aggregates export).
+-- Scarf's own daily totals per artifact (the `total` breakdown of the aggregates export),
+-- whichever API served them: v1 fills unique_total, v3 unique_origins / unique_endpoints and
+-- also counts tracking pixels (artifact_type). Unique counts are per row: never sum them.
 CREATE OR REPLACE VIEW scarf.daily_totals AS
-SELECT a.owner, a.date, a.package AS package_id, p.name AS package_name, a.total, a.unique_total
+SELECT
+    a.owner,
+    a.date,
+    a.package AS package_id,
+    coalesce(p.name, a.artifact_name) AS package_name,
+    coalesce(a.artifact_type, 'package') AS artifact_type,
+    a.total,
+    a.unique_total,
+    a.unique_origins,
+    a.unique_endpoints,
+    a.api_version
 FROM scarf.aggregates AS a
 LEFT JOIN scarf.packages AS p ON p.uuid = a.package AND p.owner = a.owner
 WHERE a.breakdown = 'total';

@@ -1,0 +1,214 @@
+"""The v3 aggregates export, `GET /v3/insights/{owner}/aggregations/export`, as Scarf serves it.
+
+Built from the same events and the same AggregateV1 rows as the v1 endpoints (`aggregates`), so
+both APIs agree: `rollup=daily`, one `breakdown` per request, `start_date` inclusive and
+`end_date` exclusive, at most 366 days, NDJSON (or `format=json`, `{"data": [...]}`). Every row
+names its artifact (packages and tracking pixels) and carries `unique_origins` and
+`unique_endpoints`. The window actually served (clamped to the data the world has and to
+today) is sent in `X-Scarf-Effective-Start-Date` / `X-Scarf-Effective-End-Date`. Errors are
+`{"detail": ...}`; the owner slug is case-sensitive (no lower-casing anywhere here).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from scarf_etl.emulator import world
+from scarf_etl.emulator.aggregates import aggregate_rows
+from scarf_etl.emulator.csv_export import AggregateExport
+from scarf_etl.emulator.errors import ApiError
+from scarf_etl.emulator.events import EventSource
+
+if TYPE_CHECKING:
+    from scarf_etl.emulator.app import _Api
+
+ROUTE: Final = "/v3/insights/{owner}/aggregations/export"
+# v3's breakdown parameter -> the AggregateV1 breakdown the rows are computed as.
+BREAKDOWNS: Final = {
+    "by-total": "total",
+    "by-country": "country",
+    "by-company": "company",
+    "by-platform": "platform",
+    "by-version": "version",
+    "by-client": "client",
+    "by-variable": "variable",
+    "by-cloudprovider": "cloud_provider",
+}
+ROLLUPS: Final = ("daily",)  # the only rollup the pipeline asks for, and the emulator serves
+FORMATS: Final = ("ndjson", "json")
+EFFECTIVE_START: Final = "X-Scarf-Effective-Start-Date"
+EFFECTIVE_END: Final = "X-Scarf-Effective-End-Date"
+ARTIFACT_TYPES: Final = {"package": "package", "pixel": "tracking-pixel"}
+# AggregateV1 fields that v3 names otherwise (`artifact`) or does not send (`unique_total`).
+_V1_ONLY: Final = ("breakdown", "date", "package", "total", "unique_total")
+
+
+class V3Error(ApiError):
+    """An error in v3's shape: `{"detail": "..."}`."""
+
+    def body(self) -> dict[str, str]:
+        return {"detail": self.message}
+
+
+@dataclass(frozen=True)
+class V3AggregateExport(AggregateExport):
+    """One breakdown's v3 rows for the (artifact, day) parts; body faults as for v1."""
+
+    breakdown: str = "by-total"
+
+    def _rows(self, source: EventSource, day: datetime.date) -> list[dict[str, object]]:
+        v1_name = BREAKDOWNS[self.breakdown]
+        rows = aggregate_rows(self.cache.get(source, day), source, day, v3_counts=True)
+        return [_v3_row(row, source, self.breakdown) for row in rows if row["breakdown"] == v1_name]
+
+
+def _v3_row(row: dict[str, object], source: EventSource, breakdown: str) -> dict[str, object]:
+    return {
+        "date": row["date"],
+        "artifact": source.id,
+        "artifact_name": source.name,
+        "artifact_type": ARTIFACT_TYPES[source.kind],
+        "breakdown": breakdown,
+        "total": row["total"],
+        "unique_origins": row["unique_origins"],
+        "unique_endpoints": row["unique_endpoints"],
+        **{k: v for k, v in row.items() if k not in _V1_ONLY and not k.startswith("unique_")},
+    }
+
+
+def handler(api: _Api) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint, bound to the app's `_Api`."""
+
+    async def endpoint(request: Request) -> Response:
+        return await serve(api, request)
+
+    return endpoint
+
+
+async def serve(api: _Api, request: Request) -> Response:
+    """The handler: auth and refusal faults first (as every export), then owner, window, body."""
+    from scarf_etl.emulator.app import NDJSON_TYPE, ExportResponse
+
+    try:
+        user, faults = await api.admit_export(request)
+        owner = request.path_params["owner"]
+        _check_owner(api, user.username, owner)
+    except V3Error:
+        raise
+    except ApiError as error:
+        raise V3Error(error.status, error.message, headers=error.headers) from None
+    query = request.query_params
+    start, end = _window(query.get("start_date"), query.get("end_date"))
+    breakdown = _one_of(query.get("breakdown"), "breakdown", tuple(BREAKDOWNS))
+    _one_of(query.get("rollup"), "rollup", ROLLUPS)
+    output = _one_of(query.get("format") or "ndjson", "format", FORMATS)
+    effective_start, effective_end = _effective_window(start, end)
+    days = [
+        effective_start + datetime.timedelta(days=n)
+        for n in range((effective_end - effective_start).days)
+    ]
+    sources = _artifacts(api, user.username, owner, query)
+    export = V3AggregateExport(
+        api.emulator.events,
+        [(s, d) for d in days for s in sources],
+        end_day=effective_end,
+        faults=faults,
+        breakdown=breakdown,
+    )
+    headers = {
+        EFFECTIVE_START: effective_start.isoformat(),
+        EFFECTIVE_END: effective_end.isoformat(),
+    }
+    if output == "json":
+        rows = [row for s, d in export.parts for row in export._rows(s, d)]
+        return JSONResponse({"data": rows}, headers=headers)
+    return ExportResponse(
+        export.chunks,
+        NDJSON_TYPE,
+        content_length=not faults.omit_content_length,
+        cut_off=api.emulator.fault_counter.take_cut_off(faults),
+        headers=headers,
+    )
+
+
+def _check_owner(api: _Api, username: str, owner: str) -> None:
+    """404 "Organization not found" for an owner the user cannot see (exact spelling only);
+    403 when the owner's plan has no exports."""
+    store = api.store
+    try:
+        store.export_owner(username, owner)
+    except ApiError as error:
+        if error.status == 404:
+            raise V3Error(404, "Organization not found") from None
+        if error.status == 403:
+            raise V3Error(
+                403, f"Aggregation exports are not included in the plan of {owner!r}"
+            ) from None
+        raise
+
+
+def _window(start: str | None, end: str | None) -> tuple[datetime.date, datetime.date]:
+    start_day, end_day = _date(start, "start_date"), _date(end, "end_date")
+    if end_day <= start_day:
+        raise V3Error(400, "end_date must be after start_date (end_date is exclusive)")
+    days = (end_day - start_day).days
+    if days > world.MAX_WINDOW_DAYS:
+        raise V3Error(
+            400,
+            f"The requested range spans {days} days; at most {world.MAX_WINDOW_DAYS} days "
+            "are allowed per request",
+        )
+    return start_day, end_day
+
+
+def _date(value: str | None, field: str) -> datetime.date:
+    if value is None:
+        raise V3Error(400, f"{field} is required (YYYY-MM-DD)")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise V3Error(400, f"{field} must be a date in YYYY-MM-DD format")
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise V3Error(400, f"{field} is not a valid date") from None
+
+
+def _one_of(value: str | None, field: str, allowed: Sequence[str]) -> str:
+    if value is None or value not in allowed:
+        raise V3Error(400, f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _effective_window(
+    start: datetime.date, end: datetime.date
+) -> tuple[datetime.date, datetime.date]:
+    """The part of [start, end) with data: from the world's first day, up to (not including)
+    today, which is still being counted."""
+    today = datetime.datetime.now(datetime.UTC).date()
+    effective_start = max(start, world.DATA_START)
+    effective_end = max(min(end, today), effective_start)
+    return effective_start, effective_end
+
+
+def _artifacts(api: _Api, username: str, owner: str, query: QueryParams) -> list[EventSource]:
+    """The selected artifacts: `package_id` / `tracking_pixel_id` (a uuid, `all` or `none`,
+    repeatable); with neither, every package and pixel of the owner."""
+    package_ids, pixel_ids = query.getlist("package_id"), query.getlist("tracking_pixel_id")
+    packages = [p.source() for p in api.store.exportable_packages(username, owner)]
+    pixels = api.store.pixel_sources(owner)
+    if not package_ids and not pixel_ids:
+        return packages + pixels
+    return _select(packages, package_ids) + _select(pixels, pixel_ids)
+
+
+def _select(sources: list[EventSource], wanted: list[str]) -> list[EventSource]:
+    if "all" in wanted:
+        return sources
+    return [s for s in sources if s.id in wanted]

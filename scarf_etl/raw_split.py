@@ -1,0 +1,139 @@
+"""Splitting a multi-day NDJSON export into the raw layer's one-folder-per-day layout.
+
+v3 aggregates cost one billable call per breakdown whatever the window, so a run asks for its
+whole range at once and the lines are sorted into days here. Every line lands somewhere, byte
+for byte as the API sent it: in the day its `date` names; a line with no readable date in the
+range's first day (where the lake rejects it, with its reason); a line dated outside the range
+in the nearest day of the range (where the lake counts it as out of window).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+from scarf_etl.client import Download
+
+# Day files held open at once while splitting: lines usually come in date order, so a few
+# suffice, and a year's range stays far below any open-file limit.
+OPEN_DAY_FILES = 16
+
+
+def consecutive_runs(days: Iterable[dt.date], longest: int) -> list[list[dt.date]]:
+    """Sorted distinct `days` cut into runs of consecutive days, each at most `longest` long."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        last = runs[-1] if runs else None
+        if last and len(last) < longest and day - last[-1] == dt.timedelta(days=1):
+            last.append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def split_downloads_by_day(
+    downloads: Sequence[Download], folders: Mapping[dt.date, Path]
+) -> dict[dt.date, list[Download]]:
+    """Write each download's lines into `folders[day] / <its file name>`; every day gets every
+    file (empty if the day had no lines). Returns per day one Download per file, pointing at the
+    day's file, with the original request, URL and headers (the manifest records them)."""
+    days = sorted(folders)
+    per_day: dict[dt.date, list[Download]] = {day: [] for day in days}
+    for download in downloads:
+        name = download.path.name
+        for day in days:
+            (folders[day] / name).touch()
+        with _DayWriters(folders, name) as writers, download.path.open("rb") as source:
+            for line in source:
+                if line.strip():
+                    ended = line if line.endswith(b"\n") else line + b"\n"
+                    writers.write(_line_day(line, days), ended)
+        for day in days:
+            path = folders[day] / name
+            per_day[day].append(replace(download, path=path, bytes=path.stat().st_size))
+    return per_day
+
+
+def _line_day(line: bytes, days: Sequence[dt.date]) -> dt.date:
+    """The range day a line belongs in (see the module docstring)."""
+    try:
+        value = json.loads(line)["date"]
+        day = dt.date.fromisoformat(str(value)[:10])
+    except (ValueError, TypeError, KeyError):
+        return days[0]
+    return min(max(day, days[0]), days[-1])
+
+
+class _DayWriters:
+    """Append handles on one file name across day folders, at most OPEN_DAY_FILES open."""
+
+    def __init__(self, folders: Mapping[dt.date, Path], name: str) -> None:
+        self._folders = folders
+        self._name = name
+        self._open: OrderedDict[dt.date, BinaryIO] = OrderedDict()
+
+    def __enter__(self) -> _DayWriters:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._open.values():
+            handle.close()
+        self._open.clear()
+
+    def write(self, day: dt.date, line: bytes) -> None:
+        handle = self._open.get(day)
+        if handle is None:
+            if len(self._open) >= OPEN_DAY_FILES:
+                _, oldest = self._open.popitem(last=False)
+                oldest.close()
+            handle = (self._folders[day] / self._name).open("ab")
+            self._open[day] = handle
+        else:
+            self._open.move_to_end(day)
+        handle.write(line)
+
+
+def uncovered_day_warnings(downloads: Sequence[Download]) -> list[str]:
+    """Messages for downloads whose server-reported window (v3's X-Scarf-Effective-* headers)
+    is narrower than asked, naming the days not covered; one per distinct gap."""
+    gaps: dict[tuple[str, tuple[dt.date, ...]], list[str]] = {}
+    messages: list[str] = []
+    for download in downloads:
+        request = download.request
+        try:
+            effective = download.effective_window
+        except ValueError:
+            messages.append(
+                f"{request.describe()}: the X-Scarf-Effective-* headers are not dates "
+                f"({dict(download.scarf_headers)}); the window served is unknown."
+            )
+            continue
+        if effective is None:
+            continue
+        start, end = effective
+        span = (request.end - request.start).days
+        asked = [request.start + dt.timedelta(days=n) for n in range(span)]
+        missing = tuple(day for day in asked if not start <= day < end)
+        if missing:
+            served = f"[{start}, {end}) of [{request.start}, {request.end})"
+            gaps.setdefault((served, missing), []).append(request.breakdown or request.kind)
+    for (served, missing), breakdowns in gaps.items():
+        messages.append(
+            f"Scarf served only {served} for aggregates {', '.join(breakdowns)}: these days are "
+            f"not covered and have no rows: {_day_ranges(missing)}. Re-load them once Scarf "
+            "has their data."
+        )
+    return messages
+
+
+def _day_ranges(days: Sequence[dt.date]) -> str:
+    """`2026-01-01..2026-01-03, 2026-02-05` for a sorted list of days."""
+    parts = []
+    for run in consecutive_runs(days, len(days)):
+        parts.append(f"{run[0]}..{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(parts)
