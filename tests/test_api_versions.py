@@ -262,6 +262,7 @@ def test_an_existing_warehouse_gets_the_new_aggregates_columns(tmp_path: Path) -
     warehouse.ensure_schema()
     warehouse.ensure_schema()  # idempotent
     assert warehouse.aggregate_totals_by_package(dt.date(2026, 11, 1), "o") == {"p": 3}
+    warehouse.publish()
     columns = {r[0] for r in rows(path, "SELECT column_name FROM information_schema.columns "
                                         "WHERE table_name = 'aggregates'")}  # fmt: skip
     assert {"unique_origins", "unique_endpoints", "artifact_type", "api_version"} <= columns
