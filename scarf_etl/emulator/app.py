@@ -661,6 +661,7 @@ class _Api:
             end_day=days[-1] + datetime.timedelta(days=1),
             faults=faults,
             huge_user_agent=faults.huge_field_bytes if body_fault == "huge_field" else 0,
+            rename_time=body_fault == "no_time_column",
         )
         headers = (
             {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None

@@ -40,9 +40,14 @@ class CsvExport:
     faults: Faults
     # When > 0, the first row's user_agent is this many bytes long (the huge_field body fault).
     huge_user_agent: int = 0
+    # The no_time_column body fault: the header calls `time` "timestamp".
+    rename_time: bool = False
 
     def chunks(self) -> Iterator[bytes]:
-        yield _csv_line([*self.columns, *self.faults.extra_columns])
+        header = [*self.columns, *self.faults.extra_columns]
+        if self.rename_time:
+            header = ["timestamp" if name == "time" else name for name in header]
+        yield _csv_line(header)
         huge_pending = self.huge_user_agent > 0
         duplicates: list[bytes] = []
         wanted_duplicates = self.faults.duplicate_rows

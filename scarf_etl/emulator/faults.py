@@ -25,8 +25,12 @@ FaultScope = Literal["exports", "all"]
 # - "truncated": the export cut mid-row, with a Content-Length that matches the short body,
 #   so the transfer itself looks complete;
 # - "huge_field": the export with one row whose user_agent is `huge_field_bytes` long (event
-#   CSVs only; aggregates are served unchanged and do not use up the counter).
-BodyFault = Literal["empty", "html", "json_error", "truncated", "huge_field"]
+#   CSVs only; aggregates are served unchanged and do not use up the counter);
+# - "no_time_column": the event CSV with its `time` column named `timestamp` in the header
+#   (event CSVs only, like huge_field).
+BodyFault = Literal["empty", "html", "json_error", "truncated", "huge_field", "no_time_column"]
+# Body faults that only event CSVs can carry.
+CSV_ONLY_BODY_FAULTS = ("huge_field", "no_time_column")
 
 
 @dataclass
@@ -123,8 +127,8 @@ class FaultCounter:
 
     def take_body_fault(self, faults: Faults, *, csv: bool) -> BodyFault | None:
         """The body fault this (successful) export gets, if any; `csv` says if it is an event
-        CSV (huge_field applies to those only)."""
-        if faults.body_fault == "huge_field" and not csv:
+        CSV (CSV_ONLY_BODY_FAULTS apply to those only)."""
+        if faults.body_fault in CSV_ONLY_BODY_FAULTS and not csv:
             return None
         with self._lock:
             if faults.body_fault_always:
