@@ -104,7 +104,10 @@ class NdjsonCheck:
         self._rows = 0
         self._line_has_content = False
         self._line_number = 1
-        self._problem: str | None = None
+        # The first line that does not start with `{`: its number and its head, for messages.
+        self._bad_line: int | None = None
+        self._bad_excerpt = bytearray()
+        self._capturing_bad = False
 
     def feed(self, chunk: bytes) -> None:
         for i, piece in enumerate(chunk.split(b"\n")):
@@ -116,16 +119,18 @@ class NdjsonCheck:
                     continue
                 self._line_has_content = True
                 self._capturing = self._rows == 0
-                if piece[:1] != b"{" and self._problem is None:
-                    excerpt = piece[:EXCERPT_CHARS].decode("utf-8", errors="replace")
-                    self._problem = f"line {self._line_number} is not a JSON object: {excerpt!r}"
+                if piece[:1] != b"{" and self._bad_line is None:
+                    self._bad_line = self._line_number
+                    self._capturing_bad = True
             if self._capturing:
                 self._first_line.extend(piece[: HEAD_BYTES - len(self._first_line)])
+            if self._capturing_bad:
+                self._bad_excerpt.extend(piece[: EXCERPT_CHARS - len(self._bad_excerpt)])
 
     def _end_line(self) -> None:
         if self._line_has_content:
             self._rows += 1
-        self._line_has_content = self._capturing = False
+        self._line_has_content = self._capturing = self._capturing_bad = False
         self._line_number += 1
 
     def finish(self, content_type: str) -> int:
@@ -140,8 +145,9 @@ class NdjsonCheck:
             value = None
         if isinstance(value, dict) and _is_error_report(value):
             raise InvalidBody(f"the body is a JSON error: {_error_detail(value)}")
-        if self._problem is not None:
-            raise InvalidBody(self._problem)
+        if self._bad_line is not None:
+            excerpt = bytes(self._bad_excerpt).rstrip(b"\r").decode("utf-8", errors="replace")
+            raise InvalidBody(f"line {self._bad_line} is not a JSON object: {excerpt!r}")
         if not isinstance(value, dict):
             excerpt = first[:EXCERPT_CHARS].decode("utf-8", errors="replace")
             raise InvalidBody(f"line 1 does not parse as a JSON object: {excerpt!r}")
