@@ -155,17 +155,19 @@ def feed(check: CsvCheck | NdjsonCheck, body: bytes, *, step: int, content_type:
 
 
 CSV_BODY = (
-    b'id,time,user_agent\n1,2024-01-01T00:00:00Z,"two\nlines"\n'
+    b'id,time,user_agent\n1,2024-01-01T00:00:00Z,"Mozilla/5.0 (X11, Linux)"\n'
     b'2,2024-01-01T00:00:01Z,"a ""quoted"" word"\n3,2024-01-01T00:00:02Z,plain'
 )
 
 
 @pytest.mark.parametrize("step", [1, 2, 7, 1000])
-def test_csv_rows_skip_quoted_newlines_and_count_a_last_row_without_newline(step: int) -> None:
+def test_csv_rows_are_newlines_after_the_header_plus_a_last_row_without_one(step: int) -> None:
     assert feed(CsvCheck(), CSV_BODY, step=step) == 3
     assert feed(CsvCheck(), CSV_BODY + b"\n", step=step) == 3
     assert feed(CsvCheck(), CSV_BODY.replace(b"\n", b"\r\n"), step=step) == 3
     assert feed(CsvCheck(), b"\xef\xbb\xbfid,Time\r\n", step=step) == 0  # header only
+    # Documented limit: a newline inside a quoted field counts as a row boundary.
+    assert feed(CsvCheck(), b'id,time\n1,"two\nlines"\n', step=step) == 2
 
 
 @pytest.mark.parametrize(
@@ -198,6 +200,30 @@ def test_ndjson_rows_are_non_blank_lines(step: int) -> None:
     assert feed(NdjsonCheck(), b"\n" + NDJSON_BODY + b"\n\n", step=step) == 3
     assert feed(NdjsonCheck(), b"", step=step) == 0
     assert feed(NdjsonCheck(), b"\n \n", step=step) == 0
+
+
+def long_ndjson(blank_every: int) -> bytes:
+    """400 aggregate lines; with blank_every, a blank line after every that many."""
+    return b"".join(
+        b'{"date": "2024-01-01", "breakdown": "country", "n": %d}\n' % i
+        + (b"\n" if blank_every and i % blank_every == 0 else b"")
+        for i in range(400)
+    )
+
+
+@pytest.mark.parametrize("blank_every", [0, 7])
+@pytest.mark.parametrize("step", [3, 64, 999, 65536])
+def test_ndjson_long_bodies_count_the_same_in_any_chunking(step: int, blank_every: int) -> None:
+    body = long_ndjson(blank_every)
+    assert feed(NdjsonCheck(), body, step=step) == 400
+    lines = body.split(b"\n")
+    number = 301 + (299 // blank_every + 1 if blank_every else 0)  # row 300, far from the head
+    assert lines[number - 1].endswith(b'"n": 300}')
+    lines[number - 1] = b"  not json at all, " + b"x" * 300
+    with pytest.raises(
+        InvalidBody, match=f"line {number} is not a JSON object: 'not json at all, x{{183}}'$"
+    ):
+        feed(NdjsonCheck(), b"\n".join(lines), step=step)
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ anything.
 Scarf (or a proxy in front of it) sometimes answers an export with HTTP 200 and a body that is
 not the export: nothing at all, a login or error page in HTML, or a JSON error object. Written
 to disk, such a body would replace a good file and later read as "no rows". The checks here are
-cheap: they keep only the head of the body and look at each line's first byte, so a 50 MB
-export costs one pass of `bytes.count`/`bytes.split` in C.
+cheap: they keep only the head of the body, and count lines and check each line's first byte
+with `bytes.count`, in C, so they run far faster than the network.
 """
 
 from __future__ import annotations
@@ -49,15 +49,14 @@ def body_check_for(kind: ExportKind) -> BodyCheck:
 class CsvCheck:
     """Event CSVs: a header naming a `time` column, then rows.
 
-    Rows are counted as record separators: newlines outside double quotes (a quoted field may
-    hold a newline, and RFC 4180 escapes a quote as two quotes, which keeps the parity right),
-    plus one for a last row without a final newline, minus the header.
+    Rows are counted as newlines, plus one for a last row without a final newline, minus the
+    header. A quoted field holding a newline therefore counts as two rows: Scarf's exports
+    have none, and counting in C keeps the check far faster than the network.
     """
 
     def __init__(self) -> None:
         self._head = bytearray()
-        self._records = 0
-        self._in_quotes = False
+        self._newlines = 0
         self._last_byte = b"\n"
         self._bytes = 0
 
@@ -67,14 +66,7 @@ class CsvCheck:
         self._bytes += len(chunk)
         if len(self._head) < HEAD_BYTES:
             self._head.extend(chunk[: HEAD_BYTES - len(self._head)])
-        if b'"' not in chunk and not self._in_quotes:
-            self._records += chunk.count(b"\n")
-        else:
-            for i, piece in enumerate(chunk.split(b'"')):
-                if i:
-                    self._in_quotes = not self._in_quotes
-                if not self._in_quotes:
-                    self._records += piece.count(b"\n")
+        self._newlines += chunk.count(b"\n")
         self._last_byte = chunk[-1:]
 
     def finish(self, content_type: str) -> int:
@@ -87,7 +79,7 @@ class CsvCheck:
         columns = next(csv.reader([header_line]), [])
         if "time" not in {column.strip().lower() for column in columns}:
             raise InvalidBody(f"no `time` column in the header: {header_line[:EXCERPT_CHARS]!r}")
-        records = self._records + (0 if self._last_byte == b"\n" else 1)
+        records = self._newlines + (0 if self._last_byte == b"\n" else 1)
         return max(0, records - 1)
 
 
@@ -110,6 +102,26 @@ class NdjsonCheck:
         self._capturing_bad = False
 
     def feed(self, chunk: bytes) -> None:
+        first_newline, last_newline = chunk.find(b"\n"), chunk.rfind(b"\n")
+        if self._rows == 0 or first_newline == last_newline:
+            # The head of the body (where the first line is kept), or at most one line end.
+            self._feed_lines(chunk)
+            return
+        self._feed_lines(chunk[: first_newline + 1])  # ends the current line
+        self._feed_whole_lines(chunk[first_newline + 1 : last_newline + 1])
+        self._feed_lines(chunk[last_newline + 1 :])  # starts the next one
+
+    def _feed_whole_lines(self, lines: bytes) -> None:
+        """Lines that each end in a newline: when every one starts with `{`, two counts in C
+        say so; otherwise (blank, indented or bad lines) they are looked at one by one."""
+        count = lines.count(b"\n")
+        if lines.count(b"\n{") + lines.startswith(b"{") != count:
+            self._feed_lines(lines)
+            return
+        self._rows += count
+        self._line_number += count
+
+    def _feed_lines(self, chunk: bytes) -> None:
         for i, piece in enumerate(chunk.split(b"\n")):
             if i:  # the previous line ended
                 self._end_line()

@@ -8,7 +8,6 @@ import os
 import random
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -31,6 +30,7 @@ from scarf_etl.client.export_check import BodyCheck, InvalidBody
 from scarf_etl.client.responses import TransientFailure, check_response, read_capped
 from scarf_etl.client.retry import next_wait
 from scarf_etl.client.settings import ClientSettings
+from scarf_etl.client.watch import DownloadWatch, Watchdog, seconds
 
 logger = logging.getLogger("scarf_etl.client")
 
@@ -72,6 +72,7 @@ class Transport:
         self._rng = rng or random.Random()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._api_origins = _api_origins(settings)
+        self._watchdog = Watchdog()
         headers = {"User-Agent": settings.user_agent}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -100,6 +101,7 @@ class Transport:
         return self._redactor
 
     def close(self) -> None:
+        self._watchdog.close()
         self._http.close()
 
     def request_json(
@@ -167,7 +169,7 @@ class Transport:
         # The temp file sits beside dest so os.replace is a same-filesystem atomic rename.
         fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         temp = Path(temp_name)
-        watch = DownloadWatch(subject, self._settings)
+        watch = self._watchdog.watch(subject, self._settings)
         try:
             with watch, os.fdopen(fd, "wb") as out:
                 with (
@@ -355,7 +357,7 @@ class Transport:
                 logger.info(
                     "waiting for %s: %s s left before attempt %d/%d of %s",
                     reason,
-                    _seconds(remaining),
+                    seconds(remaining),
                     next_attempt,
                     self._settings.max_attempts,
                     subject,
@@ -378,88 +380,6 @@ class Transport:
     def _display_url(self, url: str, params: dict[str, str] | None) -> str:
         full = httpx.URL(url, params=params) if params else httpx.URL(url)
         return self._redactor.scrub(str(full))
-
-
-class DownloadWatch:
-    """Logs what a download is doing while it takes long, so no wait is silent.
-
-    A watchdog thread logs "still downloading ..." when no byte came for `notice_interval` and
-    repeats it that often while the silence lasts (before the first byte as well as mid-body);
-    the streaming loop logs progress at most every `progress_interval`.
-    """
-
-    def __init__(
-        self,
-        subject: str,
-        settings: ClientSettings,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.subject = subject
-        self.bytes = 0
-        self._notice = settings.notice_interval
-        self._progress = settings.progress_interval
-        self._read_timeout = settings.read_timeout
-        self._clock = clock
-        now = clock()
-        self._started = self._last_byte = self._last_progress = now
-        self._last_notice = float("-inf")
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scarf-download-watch", daemon=True)
-
-    def __enter__(self) -> DownloadWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def first_byte(self) -> None:
-        """The response headers arrived: the server is sending again."""
-        self._last_byte = self._clock()
-
-    def advance(self, received: int) -> None:
-        now = self._clock()
-        self.bytes += received
-        self._last_byte = now
-        if now - self._last_progress >= self._progress:
-            self._last_progress = now
-            logger.info(
-                "downloading %s: %s so far after %s s",
-                self.subject,
-                _megabytes(self.bytes),
-                _seconds(now - self._started),
-            )
-
-    def stall_detail(self) -> str:
-        return (
-            f"Scarf stopped sending {self.subject}: no bytes for {_seconds(self._read_timeout)} s "
-            f"after {_megabytes(self.bytes)} (the read timeout)"
-        )
-
-    def _run(self) -> None:
-        while True:
-            due = max(self._last_byte, self._last_notice) + self._notice
-            if self._done.wait(max(0.0, due - self._clock())):
-                return
-            now = self._clock()
-            silent = now - self._last_byte
-            if silent >= self._notice and now - self._last_notice >= self._notice:
-                self._last_notice = now
-                logger.info(
-                    "still downloading %s: %s so far, no bytes for %s s",
-                    self.subject,
-                    _megabytes(self.bytes),
-                    _seconds(silent),
-                )
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
-
-
-def _megabytes(count: int) -> str:
-    return f"{count / 1_000_000:.1f} MB"
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
