@@ -38,7 +38,8 @@ class Faults:
     """Mutable knobs; tests change them between requests.
 
     When several "first N" counters are set they apply in turn: 429s first, then 5xx, then
-    cut-off bodies.
+    cut-off bodies. A body fault (body_fault_first / body_fault_always) replaces the body of an
+    export that got past the refusals, and that export uses no cut-off.
 
     `scope` says which requests the refusal knobs (rate_limit_first with retry_after,
     server_error_first/server_error_status, slow_first_byte) reach: "exports" only, or "all"
