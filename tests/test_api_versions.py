@@ -291,7 +291,15 @@ def test_splitting_keeps_every_line_and_runs_never_exceed_366_days(tmp_path: Pat
         "aggregates", DEMO_ORG, days[0], days[-1] + dt.timedelta(1), source,
         api="v3", breakdown="by-total",
     )  # fmt: skip
-    download = Download(request, source, source.stat().st_size, "application/x-ndjson", 1, "u")
+    download = Download(
+        request=request,
+        path=source,
+        bytes=source.stat().st_size,
+        rows=len(lines),
+        content_type="application/x-ndjson",
+        attempts=1,
+        url="u",
+    )
     folders = {day: tmp_path / str(day) for day in days}
     for folder in folders.values():
         folder.mkdir()

@@ -26,7 +26,9 @@ from scarf_etl.client import (
 )
 from scarf_etl.client.errors import (
     AttemptRecord,
+    InvalidExportError,
     ScarfAuthError,
+    ScarfRedirectError,
     ScarfResponseError,
     ScarfRetriesExhaustedError,
 )
@@ -255,3 +257,22 @@ def test_errors_survive_pickling_with_their_details() -> None:
         "http://h/x",
         503,
     )
+
+
+def test_invalid_export_and_redirect_errors_survive_pickling() -> None:
+    record = AttemptRecord(1, "InvalidExport", 200, "the body is empty", None)
+    invalid = pickle.loads(
+        pickle.dumps(InvalidExportError("bad body", history=(record,), url="http://h/x"))
+    )
+    assert isinstance(invalid, ScarfRetriesExhaustedError)
+    assert (str(invalid), invalid.history, invalid.status_code) == ("bad body", (record,), 200)
+    moved = pickle.loads(pickle.dumps(ScarfRedirectError("moved", status_code=401, url="u")))
+    assert (str(moved), moved.status_code, moved.url) == ("moved", 401, "u")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("notice_interval", 0.0), ("progress_interval", -1.0)]
+)
+def test_notice_and_progress_intervals_must_be_positive(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        ClientSettings(**{field: value})  # type: ignore[arg-type]

@@ -7,11 +7,13 @@ from scarf_etl.client.client import ScarfClient
 from scarf_etl.client.errors import (
     AttemptRecord,
     IncompleteDownloadError,
+    InvalidExportError,
     ScarfAuthError,
     ScarfBadRequestError,
     ScarfError,
     ScarfForbiddenError,
     ScarfNotFoundError,
+    ScarfRedirectError,
     ScarfResponseError,
     ScarfRetriesExhaustedError,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "ExportKind",
     "ExportRequest",
     "IncompleteDownloadError",
+    "InvalidExportError",
     "LibraryType",
     "MemberRole",
     "Organization",
@@ -57,6 +60,7 @@ __all__ = [
     "ScarfError",
     "ScarfForbiddenError",
     "ScarfNotFoundError",
+    "ScarfRedirectError",
     "ScarfResponseError",
     "ScarfRetriesExhaustedError",
 ]

@@ -8,6 +8,9 @@ DEFAULT_V3_URL = "https://api.scarf.sh/v3"
 
 # Scarf builds an export before its first byte, so reads wait far longer than connects.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# Also the stall limit of a download: httpx has one read timeout per request, so a server that
+# sends nothing for this long, before the first byte or between two bytes, has stalled; the
+# attempt fails and is retried like a 5xx.
 READ_TIMEOUT_SECONDS = 120.0
 WRITE_TIMEOUT_SECONDS = 30.0
 # Waiting for a pooled connection; our own semaphore keeps this from triggering in normal use.
@@ -21,6 +24,12 @@ BACKOFF_MAX_SECONDS = 30.0
 RETRY_AFTER_MAX_SECONDS = 120.0
 
 MAX_CONCURRENCY = 4
+
+# No wait is silent for longer than this: a retry pause, a slow first byte or a stalled body
+# logs a line (logger "scarf_etl.client", INFO) at least this often.
+NOTICE_INTERVAL_SECONDS = 15.0
+# A healthy long download logs its progress at most this often.
+PROGRESS_INTERVAL_SECONDS = 10.0
 
 # Statuses worth another attempt: the server may answer differently next time.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

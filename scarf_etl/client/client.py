@@ -14,6 +14,7 @@ import httpx
 
 from scarf_etl.client._constants import MAX_LIST_PAGES
 from scarf_etl.client.errors import ScarfAuthError, ScarfResponseError
+from scarf_etl.client.export_check import body_check_for
 from scarf_etl.client.exports import Download, ExportRequest, export_location
 from scarf_etl.client.models import (
     MemberRole,
@@ -324,9 +325,13 @@ class ScarfClient:
     # -- exports --------------------------------------------------------------------------
 
     def download(self, request: ExportRequest) -> Download:
-        """Stream one export to `request.dest`: the file is complete, or absent.
+        """Stream one export to `request.dest`: the file is complete and checked, or untouched.
 
-        Raises the typed errors above; a 403 with code `not-a-pro-member` (v3: any 403) means
+        The body must look like its kind (a CSV header with a `time` column; NDJSON objects, or
+        nothing) before it replaces `dest`; one that does not is retried, and raises
+        `InvalidExportError` if the last attempt fails the check too. A redirect to another
+        host that then refuses the token raises `ScarfRedirectError`. Raises the typed errors
+        above; a 403 with code `not-a-pro-member` (v3: any 403) means
         data export is not on the owner's plan.
         """
         url, params = export_location(
@@ -336,12 +341,17 @@ class ScarfClient:
             v3_url=self.settings.v3_url,
         )
         fetched = self._transport.download(
-            url, params, request.dest, subject=f"export {request.describe()}"
+            url,
+            params,
+            request.dest,
+            subject=f"export {request.describe()}",
+            body_check=lambda: body_check_for(request.kind),
         )
         return Download(
             request=request,
             path=request.dest,
             bytes=fetched.bytes,
+            rows=fetched.rows,
             content_type=fetched.content_type,
             attempts=fetched.attempts,
             url=fetched.url,

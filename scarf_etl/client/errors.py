@@ -79,3 +79,14 @@ class ScarfRetriesExhaustedError(ScarfError):
         last_status = history[-1].status_code if history else None
         super().__init__(message, status_code=last_status, url=url)
         self.history = history
+
+
+class InvalidExportError(ScarfRetriesExhaustedError):
+    """Every attempt (or the last) got HTTP 200 with a body that is not the export: empty, an
+    HTML page, a JSON error, or a CSV without a `time` column. The destination file was left as
+    it was; `history` has one entry per attempt."""
+
+
+class ScarfRedirectError(ScarfError):
+    """Scarf redirected a request to another host, which refused it because the token is (by
+    design) not sent there. Not retried: the configured API URL needs changing."""

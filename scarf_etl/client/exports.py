@@ -98,6 +98,9 @@ class Download:
     request: ExportRequest
     path: Path
     bytes: int
+    # Data rows: CSV records after the header (newlines outside quoted fields, plus a last row
+    # without a final newline); NDJSON non-blank lines. 0 for a header-only CSV or empty NDJSON.
+    rows: int
     content_type: str
     attempts: int
     url: str  # the URL fetched; never carries the token

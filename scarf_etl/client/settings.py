@@ -23,6 +23,8 @@ class ClientSettings:
     max_concurrency: int = c.MAX_CONCURRENCY
     user_agent: str = f"scarf-etl/{__version__}"
     retry_after_max: float = c.RETRY_AFTER_MAX_SECONDS
+    notice_interval: float = c.NOTICE_INTERVAL_SECONDS
+    progress_interval: float = c.PROGRESS_INTERVAL_SECONDS
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -33,3 +35,5 @@ class ClientSettings:
             raise ValueError("timeouts must be positive")
         if self.backoff_initial < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
             raise ValueError("backoff and retry-after limits must not be negative")
+        if min(self.notice_interval, self.progress_interval) <= 0:
+            raise ValueError("notice_interval and progress_interval must be positive")

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -26,11 +26,17 @@ from scarf_etl.emulator import v3_aggregates, validation, world
 from scarf_etl.emulator.csv_export import AggregateExport, CsvExport
 from scarf_etl.emulator.errors import ApiError, bad_request, not_found
 from scarf_etl.emulator.events import V1_COLUMNS, V2_COLUMNS, EventCache, EventSource
-from scarf_etl.emulator.faults import FaultCounter, Faults, Verdict
+from scarf_etl.emulator.faults import BodyFault, FaultCounter, Faults, Verdict, hostile_packages
 from scarf_etl.emulator.state import OrganizationRecord, PackageRecord, Store
 
 CSV_TYPE = "text/csv; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
+# What the html body fault serves: a page like a login wall or a proxy's error page.
+HTML_FAULT_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in - Scarf</title></head>"
+    "<body><h1>Please sign in</h1></body></html>\n"
+)
+JSON_FAULT_ERROR = {"error": "export temporarily unavailable, please retry"}
 
 
 # How long `reset()` waits for requests still being answered (a slow first byte is under 1 s).
@@ -118,11 +124,14 @@ def build_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[
         json_route(f"{pkg}/domains/{{item}}", "DELETE", api.delete_domain),
         export_route(f"{org}/aggregates", api.org_aggregates),
         export_route(f"{v1}/users/{{username}}/aggregates", api.user_aggregates),
-        export_route(f"{v1}/packages/{{owner}}/{{pkg}}/events/{{filename}}", api.v1_package_events),
+        # `pkg:path`: a package id holding "/" (hostile_package_ids) arrives percent-decoded.
+        export_route(
+            f"{v1}/packages/{{owner}}/{{pkg:path}}/events/{{filename}}", api.v1_package_events
+        ),
         export_route(f"{v1}/pixels/events/{{filename}}", api.v1_pixel_events),
         export_route("/v2/packages/{owner}/events", api.v2_owner_events),
         export_route("/v2/packages/{owner}/aggregates", api.v2_aggregates),
-        export_route("/v2/packages/{owner}/{pkg}/events", api.v2_package_events),
+        export_route("/v2/packages/{owner}/{pkg:path}/events", api.v2_package_events),
         export_route("/v2/tracking-pixels/{owner}/events", api.v2_pixel_events),
         export_route(v3_aggregates.ROUTE, v3_aggregates.handler(api)),
     ]
@@ -205,7 +214,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 class ExportResponse(Response):
-    """A streamed export; optionally with Content-Length, optionally cut off halfway."""
+    """A streamed export; optionally with Content-Length, and optionally faulty: cut off
+    halfway (the connection dropped), truncated mid-row (a short body with a matching
+    Content-Length), or stalled after some bytes."""
 
     def __init__(
         self,
@@ -214,35 +225,76 @@ class ExportResponse(Response):
         *,
         content_length: bool,
         cut_off: bool,
+        truncate: bool = False,
+        stall_after: int | None = None,
+        stall_seconds: float = 0.0,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(media_type=media_type, headers=headers)
         self._chunks = chunks
         self._content_length = content_length
         self._cut_off = cut_off
+        self._truncate = truncate
+        self._stall_after = stall_after
+        self._stall_seconds = stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         total = 0
-        if self._content_length or self._cut_off:
+        if self._content_length or self._cut_off or self._truncate:
             # A second pass over the (cached) frames: memory stays bounded, only CPU is spent.
             total = await run_in_threadpool(lambda: sum(len(c) for c in self._chunks()))
+        end = None
+        if self._truncate:
+            end = await run_in_threadpool(_mid_row_cut, self._chunks, total // 2)
         headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        if self._content_length:
-            headers.append((b"content-length", str(total).encode()))
+        if self._content_length or end is not None:
+            headers.append((b"content-length", str(total if end is None else end).encode()))
         await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
         limit = total // 2 if self._cut_off else None
+        stall_at = self._stall_after
         sent = 0
+
+        async def send_body(body: bytes) -> None:
+            nonlocal sent, stall_at
+            if stall_at is not None and sent + len(body) >= stall_at:
+                head, body = body[: stall_at - sent], body[stall_at - sent :]
+                if head:
+                    await send({"type": "http.response.body", "body": head, "more_body": True})
+                    sent += len(head)
+                await asyncio.sleep(self._stall_seconds)
+                stall_at = None
+            if body:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                sent += len(body)
+
         async for chunk in iterate_in_threadpool(self._chunks()):
+            if end is not None and sent + len(chunk) >= end:
+                await send_body(chunk[: end - sent])
+                break
             if limit is not None and sent + len(chunk) >= limit:
-                await send(
-                    {"type": "http.response.body", "body": chunk[: limit - sent], "more_body": True}
-                )
+                await send_body(chunk[: limit - sent])
                 # Returning without the final message makes uvicorn drop the connection.
                 return
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += len(chunk)
+            await send_body(chunk)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _mid_row_cut(chunks: Callable[[], Iterator[bytes]], target: int) -> int:
+    """An offset near `target` that falls strictly inside a row, so the short body ends with
+    part of a row rather than a whole one."""
+    offset = 0
+    for chunk in chunks():
+        if offset + len(chunk) > target:
+            at = target - offset
+            line_start = chunk.rfind(b"\n", 0, at) + 1
+            line_end = chunk.find(b"\n", at)
+            line_end = len(chunk) if line_end < 0 else line_end
+            if line_end - line_start >= 2:
+                return offset + (line_start + line_end) // 2
+        offset += len(chunk)
+        if offset > target + (1 << 20):
+            break
+    return target
 
 
 class _Api:
@@ -324,7 +376,8 @@ class _Api:
     async def list_org_packages(self, request: Request) -> Response:
         user = self.user(request)
         org = self.store.visible_organization(user.username, request.path_params["org"])
-        packages = self.store.exportable_packages(user.username, org.name)
+        faults = self.emulator.faults.snapshot()
+        packages = self.owner_packages(user.username, org.name, faults)
         return self.json([p.to_json() for p in packages])
 
     async def create_org_package(self, request: Request) -> Response:
@@ -374,7 +427,11 @@ class _Api:
 
     async def list_packages(self, request: Request) -> Response:
         user = self.user(request)
-        return self.json([p.to_json() for p in self.store.visible_packages(user.username)])
+        packages = self.store.visible_packages(user.username)
+        faults = self.emulator.faults.snapshot()
+        for owner in self.store.owners_visible_to(user.username):
+            packages += hostile_packages(faults, owner)
+        return self.json([p.to_json() for p in packages])
 
     async def create_package(self, request: Request) -> Response:
         user = self.user(request)
@@ -551,6 +608,11 @@ class _Api:
         """Auth, then the refusal faults; returns the faults in force for this export."""
         user = self.user(request)
         faults = self.emulator.faults.snapshot()
+        if faults.redirect_exports_to:
+            target = faults.redirect_exports_to.rstrip("/") + request.url.path
+            if request.url.query:
+                target += "?" + request.url.query
+            raise ApiError(307, "this export moved", headers={"Location": target})
         await self.refuse(faults)
         return user, faults
 
@@ -592,23 +654,20 @@ class _Api:
         faults: Faults,
         filename: str | None = None,
     ) -> Response:
+        body_fault = self.emulator.fault_counter.take_body_fault(faults, csv=True)
         export = CsvExport(
             self.emulator.events,
             [(s, d) for d in days for s in sources],
             columns,
             end_day=days[-1] + datetime.timedelta(days=1),
             faults=faults,
+            huge_user_agent=faults.huge_field_bytes if body_fault == "huge_field" else 0,
+            rename_time=body_fault == "no_time_column",
         )
         headers = (
             {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None
         )
-        return ExportResponse(
-            export.chunks,
-            CSV_TYPE,
-            content_length=not faults.omit_content_length,
-            cut_off=self.emulator.fault_counter.take_cut_off(faults),
-            headers=headers,
-        )
+        return self.export_response(export.chunks, CSV_TYPE, faults, body_fault, headers)
 
     def aggregates_response(
         self,
@@ -618,6 +677,7 @@ class _Api:
         *,
         v2_names: bool,
     ) -> Response:
+        body_fault = self.emulator.fault_counter.take_body_fault(faults, csv=False)
         export = AggregateExport(
             self.emulator.events,
             [(p.source(), d) for d in days for p in packages],
@@ -625,14 +685,45 @@ class _Api:
             faults=faults,
             v2_names=v2_names,
         )
+        return self.export_response(export.chunks, NDJSON_TYPE, faults, body_fault)
+
+    def export_response(
+        self,
+        chunks: Callable[[], Iterator[bytes]],
+        media_type: str,
+        faults: Faults,
+        body_fault: BodyFault | None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The export's body as the faults in force shape it; a body fault replaces a cut-off."""
+        if body_fault == "empty":
+            return Response(b"", media_type=media_type, headers=headers)
+        if body_fault == "html":
+            return HTMLResponse(HTML_FAULT_PAGE)
+        if body_fault == "json_error":
+            return JSONResponse(JSON_FAULT_ERROR)
+        truncate = body_fault == "truncated"
         return ExportResponse(
-            export.chunks,
-            NDJSON_TYPE,
+            chunks,
+            media_type,
             content_length=not faults.omit_content_length,
-            cut_off=self.emulator.fault_counter.take_cut_off(faults),
+            cut_off=not truncate and self.emulator.fault_counter.take_cut_off(faults),
+            truncate=truncate,
+            stall_after=faults.stall_body_after_bytes,
+            stall_seconds=faults.stall_seconds,
+            headers=headers,
         )
 
-    def owner_package(self, username: str, owner: str, package_id: str) -> PackageRecord:
+    def owner_packages(self, username: str, owner: str, faults: Faults) -> list[PackageRecord]:
+        """The packages `username` exports of `owner`, hostile_package_ids included."""
+        return self.store.exportable_packages(username, owner) + hostile_packages(faults, owner)
+
+    def owner_package(
+        self, username: str, owner: str, package_id: str, faults: Faults
+    ) -> PackageRecord:
+        for hostile in hostile_packages(faults, owner):
+            if hostile.uuid == package_id:
+                return hostile
         package = self.store.visible_package(username, package_id)
         if package.owner != owner:
             raise not_found(f"package {package_id!r} of {owner!r}")
@@ -642,7 +733,7 @@ class _Api:
         user, faults = await self.admit_export(request)
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
-        package = self.owner_package(user.username, owner, request.path_params["pkg"])
+        package = self.owner_package(user.username, owner, request.path_params["pkg"], faults)
         days = self.window(request, v2=False)
         return self.csv_response(
             [package.source()], days, V1_COLUMNS, faults, request.path_params["filename"]
@@ -668,7 +759,7 @@ class _Api:
         user, faults = await self.admit_export(request)
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
-        package = self.owner_package(user.username, owner, request.path_params["pkg"])
+        package = self.owner_package(user.username, owner, request.path_params["pkg"], faults)
         days = self.window(request, v2=True)
         return self.csv_response([package.source()], days, V2_COLUMNS, faults)
 
@@ -676,7 +767,7 @@ class _Api:
         user, faults = await self.admit_export(request)
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
-        packages = self.store.exportable_packages(user.username, owner)
+        packages = self.owner_packages(user.username, owner, faults)
         days = self.window(request, v2=True)
         return self.csv_response([p.source() for p in packages], days, V2_COLUMNS, faults)
 
@@ -711,7 +802,7 @@ class _Api:
     ) -> Response:
         """The aggregates of `owner`'s packages, once the owner is known to exist."""
         self.store.export_owner(username, owner)
-        packages = self.store.exportable_packages(username, owner)
+        packages = self.owner_packages(username, owner, faults)
         return self.aggregates_response(packages, self.window(request, v2=v2), faults, v2_names=v2)
 
 

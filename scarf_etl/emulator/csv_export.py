@@ -22,6 +22,9 @@ from scarf_etl.emulator.events import EventCache, EventSource
 from scarf_etl.emulator.faults import Faults
 
 CHUNK_ROWS = 50_000
+# A huge field is sent in pieces of this size, so it never sits in memory whole.
+HUGE_FIELD_PIECE = 1 << 20
+_PLACEHOLDER = "HUGEFIELDPLACEHOLDER"
 
 Part = tuple[EventSource, datetime.date]
 
@@ -35,9 +38,17 @@ class CsvExport:
     columns: tuple[str, ...]
     end_day: datetime.date
     faults: Faults
+    # When > 0, the first row's user_agent is this many bytes long (the huge_field body fault).
+    huge_user_agent: int = 0
+    # The no_time_column body fault: the header calls `time` "timestamp".
+    rename_time: bool = False
 
     def chunks(self) -> Iterator[bytes]:
-        yield _csv_line([*self.columns, *self.faults.extra_columns])
+        header = [*self.columns, *self.faults.extra_columns]
+        if self.rename_time:
+            header = ["timestamp" if name == "time" else name for name in header]
+        yield _csv_line(header)
+        huge_pending = self.huge_user_agent > 0
         duplicates: list[bytes] = []
         wanted_duplicates = self.faults.duplicate_rows
         malformed_sent = self.faults.malformed_rows == 0
@@ -46,7 +57,12 @@ class CsvExport:
             frame = self.cache.get(source, day)
             for offset in range(0, frame.height, CHUNK_ROWS):
                 piece = frame.slice(offset, CHUNK_ROWS)
-                yield self._render(piece, source)
+                if huge_pending:
+                    yield from self._huge_row(piece.head(1), source)
+                    yield self._render(piece.slice(1), source)
+                    huge_pending = False
+                else:
+                    yield self._render(piece, source)
                 if len(duplicates) < wanted_duplicates:
                     extra = piece.head(wanted_duplicates - len(duplicates))
                     duplicates.extend(
@@ -73,6 +89,18 @@ class CsvExport:
             out, include_header=False, datetime_format=source.time_format
         )
         return out.getvalue()
+
+    def _huge_row(self, row: pl.DataFrame, source: EventSource) -> Iterator[bytes]:
+        """`row` with a user_agent of `huge_user_agent` bytes, streamed in pieces."""
+        rendered = self._render(row.with_columns(pl.lit(_PLACEHOLDER).alias("user_agent")), source)
+        before, _, after = rendered.partition(_PLACEHOLDER.encode())
+        yield before
+        remaining = self.huge_user_agent
+        while remaining > 0:
+            size = min(remaining, HUGE_FIELD_PIECE)
+            yield b"A" * size
+            remaining -= size
+        yield after
 
     def _malformed(self, template: tuple[pl.DataFrame, EventSource] | None) -> bytes:
         """Rows no parser should accept: a short row, then a row whose time is not a time."""
