@@ -105,7 +105,14 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 events_api=settings.events_api,
                 aggregates_api=settings.aggregates_api,
             )
-            fetched = fetch_days(client, plan, days, settings.data_dir, warn=context.log.warning)
+            fetched = fetch_days(
+                client,
+                plan,
+                days,
+                settings.data_dir,
+                warn=context.log.warning,
+                guard=scarf_storage.drop_guard(),
+            )
         fetched_bytes = sum(day.bytes for day in fetched)
         context.log.info(
             f"fetched {export.dataset} for {len(days)} day(s): {fetched_bytes} bytes "

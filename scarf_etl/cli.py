@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--from", dest="first", type=_date, required=True, help="first day (UTC)")
     load.add_argument("--to", dest="last", type=_date, required=True, help="last day, inclusive")
+    load.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="accept days whose new fetch has far fewer rows than the one it replaces "
+        "(the drop guard refuses them otherwise; see SCARF_MAX_DAY_DROP)",
+    )
     return parser
 
 
@@ -51,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scarf_etl.settings import SettingsError
 
     try:
-        return load_command(args.first, args.last)
+        return load_command(args.first, args.last, allow_drop=args.allow_drop)
     except (SettingsError, ValueError) as error:
         print(f"scarf-etl load: {error}", file=sys.stderr)
         return 2

@@ -12,13 +12,19 @@ from scarf_etl.settings import apply_env_file, load_settings
 from scarf_etl.summary import format_table, table_row_counts
 
 
-def load_command(first: dt.date, last: dt.date, report: Callable[[str], None] = print) -> int:
+def load_command(
+    first: dt.date,
+    last: dt.date,
+    report: Callable[[str], None] = print,
+    *,
+    allow_drop: bool = False,
+) -> int:
     applied = apply_env_file(Path.cwd())
     if applied:
         report(f"read {', '.join(applied)} from .env")
     settings = load_settings()  # fail before starting a run if the configuration is incomplete
     instance = get_instance()
-    outcome = run_days(instance, first, last, report=report)
+    outcome = run_days(instance, first, last, report=report, allow_drop=allow_drop)
     report(describe_outcome(outcome))
     counts = table_row_counts(settings.duckdb_path)
     if counts:

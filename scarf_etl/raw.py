@@ -23,6 +23,7 @@ from pathlib import Path
 
 from scarf_etl.client import Download, ExportRequest, ScarfClient
 from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
+from scarf_etl.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
 from scarf_etl.raw_split import consecutive_runs, split_downloads_by_day, uncovered_day_warnings
 from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
 
@@ -40,11 +41,40 @@ class RawDataMissingError(FileNotFoundError):
     """A day has no complete raw fetch; the message says which asset to materialize."""
 
 
+class UnsafeIdError(ValueError):
+    """An id from the API is not what it should be (a package UUID) and would not be safe as
+    a file name; nothing was written for it."""
+
+
+def package_file_name(package_id: str) -> str:
+    """`<uuid>.csv` for a package id, which the API documents as a UUID. Anything else (say
+    `../../x` or `/abs/x`) is refused before it can become a path outside the data folder."""
+    try:
+        parsed = uuid.UUID(package_id)
+    except (ValueError, AttributeError, TypeError):
+        parsed = None
+    if parsed is None or str(parsed) != package_id.lower():
+        raise UnsafeIdError(
+            f"Scarf listed a package whose id {package_id!r} is not a UUID; scarf-etl names raw "
+            "files after package ids, so it refuses to fetch rather than write a file named by "
+            "the server. Check SCARF_API_URL points at the real Scarf API, and report the id."
+        )
+    return f"{parsed}.csv"
+
+
+def _safe_manifest_name(folder: Path, name: str) -> Path:
+    """A file named in a manifest, refused unless it is a plain name inside `folder`."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafeIdError(f"{folder / MANIFEST_NAME} names a file {name!r} outside its folder")
+    return folder / name
+
+
 @dataclass(frozen=True)
 class RawFile:
     path: Path
     package_id: str | None
     bytes: int
+    rows: int | None = None  # None: fetched before manifests recorded rows
 
 
 @dataclass(frozen=True)
@@ -77,9 +107,10 @@ def read_raw_day(data_dir: Path, dataset: str, day: dt.date) -> RawDay:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     files = tuple(
         RawFile(
-            path=folder / entry["name"],
+            path=_safe_manifest_name(folder, str(entry["name"])),
             package_id=entry.get("package_id"),
             bytes=int(entry["bytes"]),
+            rows=int(entry["rows"]) if entry.get("rows") is not None else None,
         )
         for entry in manifest["files"]
     )
@@ -155,7 +186,7 @@ class FetchPlan:
                 package_id=package_id,
                 start=day,
                 end=end,
-                dest=staging / f"{package_id}.csv",
+                dest=staging / package_file_name(package_id),
                 api=self.events_api,
             )
             for package_id in self.package_ids
@@ -169,16 +200,21 @@ def fetch_days(
     data_dir: Path,
     *,
     warn: Callable[[str], None] = logger.warning,
+    guard: DropGuard | None = None,
 ) -> list[RawDay]:
     """Download every day of `days` and swap each complete day into place.
 
     Days are fetched in batches; a failure leaves earlier batches in place and no partial day.
     v3 aggregates are fetched for whole ranges and split by day (`fetch_split_ranges`);
-    `warn` hears about days the server said it did not cover.
+    `warn` hears about days the server said it did not cover. A day the `guard` refuses (its
+    rows would shrink too far) keeps its previous fetch; the others are published, then
+    DayShrankError names the refused days.
     """
+    guard = guard or DropGuard()
     if plan.fetches_ranges:
-        return fetch_split_ranges(client, plan, days, data_dir, warn=warn)
+        return fetch_split_ranges(client, plan, days, data_dir, warn=warn, guard=guard)
     fetched: list[RawDay] = []
+    refusals: list[str] = []
     for batch in _batches(days, DAYS_PER_BATCH):
         stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
         try:
@@ -188,11 +224,42 @@ def fetch_days(
             downloads = client.download_all(requests) if requests else []
             for day in batch:
                 day_downloads = [d for d in downloads if d.request.start == day]
+                refusal = _guard_refusal(guard, plan.dataset, day, day_downloads, data_dir)
+                if refusal:
+                    refusals.append(refusal)
+                    continue
                 fetched.append(_publish_day(plan, day, stagings[day], day_downloads, data_dir))
         finally:
             for staging in stagings.values():
                 shutil.rmtree(staging, ignore_errors=True)
+    if refusals:
+        raise DayShrankError(refusal_message(refusals))
     return fetched
+
+
+def _guard_refusal(
+    guard: DropGuard,
+    dataset: str,
+    day: dt.date,
+    downloads: Sequence[Download],
+    data_dir: Path,
+) -> str | None:
+    before = previous_day_rows(data_dir, dataset, day)
+    if before is None:
+        return None
+    return guard.refusal(dataset, day, before, sum(d.rows for d in downloads))
+
+
+def previous_day_rows(data_dir: Path, dataset: str, day: dt.date) -> int | None:
+    """Rows of the day's current raw fetch, or None if it has none."""
+    try:
+        previous = read_raw_day(data_dir, dataset, day)
+    except RawDataMissingError:
+        return None
+    total = 0
+    for file in previous.files:
+        total += file.rows if file.rows is not None else count_file_rows(file.path)
+    return total
 
 
 def fetch_split_ranges(
@@ -202,10 +269,13 @@ def fetch_split_ranges(
     data_dir: Path,
     *,
     warn: Callable[[str], None] = logger.warning,
+    guard: DropGuard | None = None,
 ) -> list[RawDay]:
     """One request per breakdown for each run of consecutive days (at most 366), each file
     split by its rows' `date` into the days' folders, then every day published as usual."""
+    guard = guard or DropGuard()
     fetched: list[RawDay] = []
+    refusals: list[str] = []
     for run in consecutive_runs(days, V3_MAX_WINDOW_DAYS):
         start, end = run[0], run[-1] + dt.timedelta(days=1)
         download_dir = _new_staging_dir(data_dir, plan.dataset, start)
@@ -216,10 +286,16 @@ def fetch_split_ranges(
                 warn(message)
             per_day = split_downloads_by_day(downloads, stagings)
             for day in run:
+                refusal = _guard_refusal(guard, plan.dataset, day, per_day[day], data_dir)
+                if refusal:
+                    refusals.append(refusal)
+                    continue
                 fetched.append(_publish_day(plan, day, stagings[day], per_day[day], data_dir))
         finally:
             for staging in (download_dir, *stagings.values()):
                 shutil.rmtree(staging, ignore_errors=True)
+    if refusals:
+        raise DayShrankError(refusal_message(refusals))
     return fetched
 
 
@@ -230,6 +306,10 @@ def _batches(days: Sequence[dt.date], size: int) -> Iterable[Sequence[dt.date]]:
 
 def _new_staging_dir(data_dir: Path, dataset: str, day: dt.date) -> Path:
     parent = raw_day_dir(data_dir, dataset, day).parent
+    # A run killed mid-fetch leaves its staging folders; one run fetches a dataset at a time
+    # (the scarf_api pool), so any earlier staging folder of this day is such a leftover.
+    for leftover in parent.glob(f"{STAGING_PREFIX}{day.isoformat()}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = parent / f"{STAGING_PREFIX}{day.isoformat()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     return staging
@@ -243,7 +323,8 @@ def _publish_day(
     data_dir: Path,
 ) -> RawDay:
     files = tuple(
-        RawFile(path=d.path, package_id=d.request.package_id, bytes=d.bytes) for d in downloads
+        RawFile(path=d.path, package_id=d.request.package_id, bytes=d.bytes, rows=d.rows)
+        for d in downloads
     )
     manifest = {
         "dataset": plan.dataset,
@@ -255,6 +336,7 @@ def _publish_day(
                 "name": d.path.name,
                 "package_id": d.request.package_id,
                 "bytes": d.bytes,
+                "rows": d.rows,
                 "content_type": d.content_type,
                 "url": d.url,
                 "attempts": d.attempts,
@@ -286,6 +368,7 @@ def _publish_day(
         day=day,
         owner=plan.owner,
         files=tuple(
-            RawFile(path=final / f.path.name, package_id=f.package_id, bytes=f.bytes) for f in files
+            RawFile(path=final / f.path.name, package_id=f.package_id, bytes=f.bytes, rows=f.rows)
+            for f in files
         ),
     )

@@ -48,14 +48,19 @@ def split_downloads_by_day(
         name = download.path.name
         for day in days:
             (folders[day] / name).touch()
+        rows = dict.fromkeys(days, 0)
         with _DayWriters(folders, name) as writers, download.path.open("rb") as source:
             for line in source:
                 if line.strip():
                     ended = line if line.endswith(b"\n") else line + b"\n"
-                    writers.write(_line_day(line, days), ended)
+                    day = _line_day(line, days)
+                    writers.write(day, ended)
+                    rows[day] += 1
         for day in days:
             path = folders[day] / name
-            per_day[day].append(replace(download, path=path, bytes=path.stat().st_size))
+            per_day[day].append(
+                replace(download, path=path, bytes=path.stat().st_size, rows=rows[day])
+            )
     return per_day
 
 

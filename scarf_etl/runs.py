@@ -47,6 +47,13 @@ class RunOutcome:
     checks_warned: list[str] = field(default_factory=list)
 
 
+def run_config(*, allow_drop: bool) -> dict[str, object]:
+    config: dict[str, object] = dict(QUIET_CONSOLE)
+    if allow_drop:
+        config["resources"] = {"scarf_storage": {"config": {"allow_drop": True}}}
+    return config
+
+
 def daily_job_reconstructable() -> ReconstructableJob:
     repository = ReconstructableRepository.for_module(
         DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, working_directory=os.getcwd()
@@ -59,8 +66,14 @@ def run_days(
     first: dt.date,
     last: dt.date,
     report: Callable[[str], None] = print,
+    *,
+    allow_drop: bool = False,
 ) -> RunOutcome:
-    """Materialize every asset for the days `first..last` (inclusive) in one run."""
+    """Materialize every asset for the days `first..last` (inclusive) in one run.
+
+    `allow_drop` lets days whose new fetch has far fewer rows replace the old (the guard's
+    override, recorded in the run's config).
+    """
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
     # A run killed earlier (Ctrl-C, kill -9) still holds its pool slots: free them first, or
@@ -71,7 +84,7 @@ def run_days(
     dagster_run = instance.create_run_for_job(
         job_def=job_def,
         tags={**partition_range_tags(first, last), **launcher_tags()},
-        run_config=QUIET_CONSOLE,
+        run_config=run_config(allow_drop=allow_drop),
         job_code_origin=recon_job.get_python_origin(),
     )
     outcome = RunOutcome(run_id=dagster_run.run_id, success=False, seconds=0.0)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from scarf_etl.drop_guard import DEFAULT_MAX_DROP
+
 DEFAULT_API_URL = "https://scarf.sh/api/v1"
 DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
 DEFAULT_API_V3_URL = "https://api.scarf.sh/v3"
@@ -41,6 +43,8 @@ class PipelineSettings:
     api_v3_url: str = DEFAULT_API_V3_URL
     events_api: EventsApi = "v2"
     aggregates_api: AggregatesApi = "v3"
+    max_day_drop: float = DEFAULT_MAX_DROP
+    allow_drop: bool = False
 
 
 def apply_env_file(directory: Path) -> list[str]:
@@ -86,7 +90,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
         api_v3_url=(env.get("SCARF_API_V3_URL", "").strip() or DEFAULT_API_V3_URL).rstrip("/"),
         events_api=cast(EventsApi, events_api),
         aggregates_api=cast(AggregatesApi, aggregates_api),
+        max_day_drop=_share(env, "SCARF_MAX_DAY_DROP", DEFAULT_MAX_DROP),
+        allow_drop=_flag(env, "SCARF_ALLOW_DROP"),
     )
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"{name} must be a share between 0 and 1 (e.g. 0.5), not {text!r}.")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0 (true or false), not {text!r}.")
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

@@ -95,7 +95,7 @@ def handler(api: _Api) -> Callable[[Request], Awaitable[Response]]:
 
 async def serve(api: _Api, request: Request) -> Response:
     """The handler: auth and refusal faults first (as every export), then owner, window, body."""
-    from scarf_etl.emulator.app import NDJSON_TYPE, ExportResponse
+    from scarf_etl.emulator.app import NDJSON_TYPE
 
     try:
         user, faults = await api.admit_export(request)
@@ -130,13 +130,9 @@ async def serve(api: _Api, request: Request) -> Response:
     if output == "json":
         rows = [row for s, d in export.parts for row in export._rows(s, d)]
         return JSONResponse({"data": rows}, headers=headers)
-    return ExportResponse(
-        export.chunks,
-        NDJSON_TYPE,
-        content_length=not faults.omit_content_length,
-        cut_off=api.emulator.fault_counter.take_cut_off(faults),
-        headers=headers,
-    )
+    # Body faults (empty, HTML, a JSON error with 200, truncated) as on every other export.
+    body_fault = api.emulator.fault_counter.take_body_fault(faults, csv=False)
+    return api.export_response(export.chunks, NDJSON_TYPE, faults, body_fault, headers=headers)
 
 
 def _check_owner(api: _Api, username: str, owner: str) -> None:

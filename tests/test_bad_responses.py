@@ -1,0 +1,141 @@
+"""A bad response never replaces good data: after a day is loaded, an empty, HTML, JSON-error,
+header-less or truncated answer for it fails the run (or is refused by the drop guard) and leaves
+the raw files, the lake partition and the warehouse day as they were. Hostile package ids fail
+the run and write nothing outside the data folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from scarf_etl.assets import ALL_ASSETS
+from scarf_etl.emulator.faults import BodyFault, Faults
+from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.failures import root_cause
+from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
+from scarf_etl.schedules import partition_range_tags
+from tests.pipeline_helpers import configure, table_snapshot
+
+DAY = dt.date(2026, 11, 2)
+
+
+def run_day(*, allow_drop: bool = False) -> dg.ExecuteInProcessResult:
+    """The real assets for DAY, with fast retries so the refused attempts take little time."""
+    return dg.materialize(
+        ALL_ASSETS,
+        resources={
+            "scarf_api": ScarfApiResource(
+                token=dg.EnvVar("SCARF_API_TOKEN"), backoff_initial_seconds=0.01
+            ),
+            "scarf_storage": ScarfStorageResource(allow_drop=allow_drop),
+        },
+        tags=partition_range_tags(DAY, DAY),
+        raise_on_error=False,
+    )
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        root_cause(event.step_failure_data.error)
+        for event in result.all_events
+        if event.is_step_failure
+        and event.step_failure_data is not None
+        and event.step_failure_data.error is not None
+    ]
+
+
+def state(
+    data_dir: Path, *, events_only: bool = False
+) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, Any]]:
+    """Raw files, lake files and warehouse rows; `events_only` leaves the aggregates out (a
+    fault that only event CSVs can have lets the aggregates be fetched again, correctly)."""
+
+    def keep(name: str) -> bool:
+        return not (events_only and "aggregates" in name)
+
+    raw = {k: v for k, v in files_under(data_dir / "raw").items() if keep(k)}
+    lake = {k: v for k, v in files_under(data_dir / "lake").items() if keep(k)}
+    tables = {k: v for k, v in table_snapshot(data_dir / "warehouse.duckdb").items() if keep(k)}
+    return raw, lake, tables
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("empty", "the body is empty"),
+        ("html", "HTML"),
+        ("json_error", "JSON"),
+        ("no_time_column", "time"),
+        ("truncated", "rows ->"),  # well-formed but short: the drop guard refuses it
+    ],
+)
+def test_a_bad_answer_leaves_the_loaded_day_intact(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    fault: BodyFault,
+    expected: str,
+) -> None:
+    data_dir = tmp_path / "data"
+    configure(monkeypatch, emulator, data_dir)
+    assert run_day().success
+    events_only = fault == "no_time_column"
+    before = state(data_dir, events_only=events_only)
+
+    emulator.faults = Faults(body_fault=fault, body_fault_always=True)
+    result = run_day()
+    assert not result.success
+    causes = failure_causes(result)
+    assert causes and any(expected in cause for cause in causes), causes
+    assert state(data_dir, events_only=events_only) == before
+
+
+def test_the_drop_guard_can_be_overridden(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    warehouse = configure(monkeypatch, emulator, data_dir)
+    assert run_day().success
+    rows_before = table_snapshot(warehouse)["package_events"]
+
+    emulator.faults = Faults(body_fault="truncated", body_fault_always=True)
+    refused = run_day()
+    assert not refused.success
+    assert any("--allow-drop" in cause for cause in failure_causes(refused))
+    assert table_snapshot(warehouse)["package_events"] == rows_before
+
+    assert run_day(allow_drop=True).success
+    rows_after = table_snapshot(warehouse)["package_events"]
+    assert 0 < len(rows_after) < len(rows_before)
+
+
+def test_hostile_package_ids_write_nothing_outside_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "sandbox" / "deep" / "data"
+    configure(monkeypatch, emulator, data_dir)
+    outside = tmp_path / "abs-escape"
+    emulator.faults = Faults(hostile_package_ids=("../../../../escape", str(outside)))
+    result = run_day()
+    assert not result.success
+    causes = failure_causes(result)
+    assert any("'../../../../escape'" in cause and "not a UUID" in cause for cause in causes)
+    written_outside = [
+        path
+        for path in tmp_path.rglob("*")
+        if not path.is_relative_to(data_dir) and path not in data_dir.parents
+    ]
+    assert written_outside == []
+    assert not outside.exists()
