@@ -33,6 +33,10 @@ from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, 
 
 SCHEMA: Final = "scarf"
 REJECTED_TABLE: Final = "rejected_rows"
+LOADED_DAYS_TABLE: Final = "loaded_days"
+# Version 1: event_id PRIMARY KEY (2026-11). Version 2: no key, loaded_days, v3 aggregates
+# columns. ensure_schema() brings any older file to this version.
+SCHEMA_VERSION: Final = 2
 # How long a call waits for another process to release the file before giving up.
 LOCK_WAIT_SECONDS: Final = 120.0
 LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
@@ -212,6 +216,22 @@ class Warehouse:
                 connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{table}"))
                 self._drop_primary_key(connection, table)
             connection.execute(_sql(_CREATE_VIEWS))
+            current = connection.execute(
+                f"SELECT max(version) FROM {SCHEMA}.schema_version"
+            ).fetchone()
+            if not current or current[0] is None or current[0] < SCHEMA_VERSION:
+                connection.execute(
+                    f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (?)", [SCHEMA_VERSION]
+                )
+
+    def schema_version(self) -> int | None:
+        """The build file's schema version (None before ensure_schema ran)."""
+        try:
+            rows = self.query(f"SELECT max(version) FROM {SCHEMA}.schema_version")
+        except duckdb.CatalogException:
+            return None
+        value = rows[0][0] if rows else None
+        return int(str(value)) if value is not None else None
 
     def _drop_primary_key(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
         """Rebuild an event table created with `event_id PRIMARY KEY` (schema of 2026-11) without
@@ -299,14 +319,27 @@ class Warehouse:
                 "WHERE table_name = ? AND partition_date = ? AND owner = ?",
                 [table, day, owner],
             )
+            rejected_rows = 0
             if rejected is not None:
-                connection.execute(
+                counted = connection.execute(
                     f"INSERT INTO {SCHEMA}.{REJECTED_TABLE} BY NAME "
                     "SELECT * FROM read_parquet(?, hive_partitioning = false) "
                     "WHERE table_name = ? AND partition_date = ? AND owner = ?",
                     [str(rejected), table, day, owner],
-                )
-        return int(inserted[0]) if inserted else 0
+                ).fetchone()
+                rejected_rows = int(counted[0]) if counted else 0
+            rows = int(inserted[0]) if inserted else 0
+            connection.execute(
+                f"DELETE FROM {SCHEMA}.{LOADED_DAYS_TABLE} "
+                "WHERE table_name = ? AND day = ? AND owner = ?",
+                [table, day, owner],
+            )
+            connection.execute(
+                f"INSERT INTO {SCHEMA}.{LOADED_DAYS_TABLE} "
+                "(table_name, day, owner, rows, rejected) VALUES (?, ?, ?, ?, ?)",
+                [table, day, owner, rows, rejected_rows],
+            )
+        return rows
 
     def replace_dimension(
         self, table: str, frame: pl.DataFrame, *, owner: str | None = None
