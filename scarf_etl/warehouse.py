@@ -441,8 +441,9 @@ class Warehouse:
         wanted = set(days)
         return {(day, str(key)): int(str(n)) for day, key, n in rows if day in wanted}
 
-    def _window_query(self, sql: str, days: Sequence[date], owner: str) -> list[tuple[object, ...]]:
-        """`sql` with (first day, last day, owner) bound: one query for a run's whole window."""
+    def _window_query(self, sql: str, days: Sequence[date], owner: str) -> list[tuple[Any, ...]]:
+        """`sql` with (first day, last day, owner) bound: one query for a run's whole window.
+        Rows start with the day (a `date`)."""
         if not days:
             return []
         return self.query(sql, [min(days), max(days), owner])
