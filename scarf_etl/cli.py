@@ -101,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from scarf_etl.emulator.server import serve_forever
+        try:
+            from scarf_etl.emulator.server import serve_forever
+        except ImportError as error:
+            print(
+                f"scarf-etl emulator: {error.name} is missing: the emulator is an extra, "
+                "install it with `pip install 'scarf-etl[emulator]'` (a checkout's "
+                "`make setup` does).",
+                file=sys.stderr,
+            )
+            return 2
 
         serve_forever(port=args.port, seed=args.seed, events_per_day=args.events_per_day)
         return 0
