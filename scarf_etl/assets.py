@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.definitions.metadata import RawMetadataValue
 
 from scarf_etl import checks
 from scarf_etl.dimensions import fetch_dimensions, list_owner_packages
@@ -80,7 +79,7 @@ def window_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return days_in_window(context.partition_time_window)
 
 
-def window_metadata(days: Sequence[dt.date]) -> dict[str, RawMetadataValue]:
+def window_metadata(days: Sequence[dt.date]) -> dict[str, str | int]:
     return {"first_day": days[0].isoformat(), "last_day": days[-1].isoformat(), "days": len(days)}
 
 
