@@ -1,129 +1,99 @@
-"""Physical lines of a CSV file: the map between record indexes and line numbers, rows with
-a wrong field count, and the raw text of (rejected) records."""
+"""Physical lines of a CSV file: line numbers from byte offsets, field counts of raw records,
+and the rare records that must be found by reading the file line by line."""
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
+import csv
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-import polars as pl
-
-_LINE: Final = "__line_number"
-# A quoted CSV field, to count a line's separators outside quotes.
-_QUOTED_FIELD: Final = r'"(?:[^"]|"")*"'
-# A byte that never appears in CSV text, so polars hands each physical line over whole.
-_NO_SEPARATOR: Final = "\x00"
+# Bytes read at a time when counting newlines: memory stays flat whatever the file.
+_CHUNK_BYTES: Final = 8 << 20
+# A rejected record's raw text is kept up to this many characters (an oversized line is the
+# reason it was rejected; the warehouse need not hold all of it).
+RAW_TEXT_LIMIT: Final = 64 * 1024
 
 
-def _scan_physical_lines(path: Path) -> pl.LazyFrame:
-    """Each physical line of the file with its 1-based number (CR of CRLF removed)."""
-    return (
-        pl.scan_csv(
-            path,
-            has_header=False,
-            separator=_NO_SEPARATOR,
-            quote_char=None,
-            schema={"text": pl.String},
-            truncate_ragged_lines=True,
-            empty_string_is_null=False,
-            encoding="utf8-lossy",
-            low_memory=True,
-        )
-        .with_row_index(_LINE, offset=1)
-        .with_columns(pl.col("text").fill_null("").str.strip_chars_end("\r"))
-    )
+def line_numbers_at(path: Path, offsets: Iterable[int]) -> dict[int, int]:
+    """Byte offset -> 1-based physical line number, counting newlines in one streaming pass
+    that stops at the largest offset asked for."""
+    wanted = sorted(set(offsets))
+    found: dict[int, int] = {}
+    if not wanted:
+        return found
+    newlines, position, at = 0, 0, 0
+    with path.open("rb") as handle:
+        while at < len(wanted):
+            chunk = handle.read(_CHUNK_BYTES)
+            end = position + len(chunk)
+            while at < len(wanted) and (wanted[at] <= end or not chunk):
+                found[wanted[at]] = 1 + newlines + chunk[: wanted[at] - position].count(b"\n")
+                at += 1
+            if not chunk:
+                break
+            newlines += chunk.count(b"\n")
+            position = end
+    return found
 
 
-@dataclass(frozen=True)
-class _LineMap:
-    """Record index <-> physical line number of one file, from its multi-line records only.
+def clip_raw_text(text: str) -> str:
+    """A record's raw text without its line ending, clipped to RAW_TEXT_LIMIT characters."""
+    text = text.strip("\r\n")
+    if len(text) <= RAW_TEXT_LIMIT:
+        return text
+    return f"{text[:RAW_TEXT_LIMIT]}... [clipped: {len(text):,} characters in all]"
 
-    A record's first line is 2 (after the header) + its index + the embedded newlines of the
-    records before it; the records holding newlines are few, so the map stays small and no
-    order-dependent running sum over the whole day is needed.
+
+def count_fields(raw: str) -> int | None:
+    """How many fields a raw CSV record holds, or None if it does not parse as one record."""
+    try:
+        rows = list(csv.reader([raw.strip("\r\n")], strict=True))
+    except csv.Error:
+        return None
+    return len(rows[0]) if len(rows) == 1 else None
+
+
+def _records(lines: Iterable[str], consumed: list[str]) -> Iterator[list[str]]:
+    """csv.reader over `lines`, leaving in `consumed` the physical lines of the last record
+    (csv.reader pulls a line at a time, and more only inside a quoted field)."""
+
+    def tracked() -> Iterator[str]:
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    return csv.reader(tracked())
+
+
+def blank_field_records(path: Path, field: int, skip_lines: Sequence[int]) -> list[tuple[int, str]]:
+    """(first line, raw text) of each record after the header whose `field` is blank, except
+    records starting on a line in `skip_lines` (already set aside for another reason).
+
+    Reads the whole file in Python: called only when such records are known to exist.
     """
-
-    records: tuple[int, ...]  # sorted indexes of records holding newlines
-    newlines: tuple[int, ...]  # their embedded newline counts
-    newlines_before: tuple[int, ...]  # total embedded newlines of the records before each
-
-    @classmethod
-    def of(cls, multi_line: pl.DataFrame) -> _LineMap:
-        pairs = sorted((int(r), int(n)) for r, n in multi_line.iter_rows())
-        before = [0]
-        for _, count in pairs:
-            before.append(before[-1] + count)
-        return cls(tuple(r for r, _ in pairs), tuple(n for _, n in pairs), tuple(before[:-1]))
-
-    def first_line(self, record: int) -> int:
-        at = bisect.bisect_left(self.records, record)
-        shift = self.newlines_before[at] if at < len(self.records) else self._total()
-        return 2 + record + shift
-
-    def extra_lines(self, record: int) -> int:
-        at = bisect.bisect_left(self.records, record)
-        return self.newlines[at] if at < len(self.records) and self.records[at] == record else 0
-
-    def record_on_single_line(self, line: int) -> int | None:
-        """The record that is exactly physical line `line`, or None if that line is part of a
-        multi-line record."""
-        low, high = 0, len(self.records)
-        while low < high:  # the last multi-line record starting at or before `line`
-            middle = (low + high) // 2
-            if self.first_line(self.records[middle]) <= line:
-                low = middle + 1
-            else:
-                high = middle
-        if low == 0:
-            return line - 2
-        start = self.first_line(self.records[low - 1])
-        end = start + self.newlines[low - 1]
-        if line <= end:
-            return None
-        return line - 2 - self.newlines_before[low - 1] - self.newlines[low - 1]
-
-    def _total(self) -> int:
-        return (self.newlines_before[-1] + self.newlines[-1]) if self.records else 0
-
-
-def _wrong_field_counts(path: Path, expected: int, lines: _LineMap) -> dict[int, str]:
-    """Record index -> reason, for single-line records whose field count is not `expected`.
-
-    polars fills short rows without a word, so field counts are checked on the physical lines;
-    lines of multi-line records are skipped (their too-many-fields case is caught by the
-    overflow column).
-    """
-    text = pl.col("text")
-    fields = text.str.replace_all(_QUOTED_FIELD, "").str.count_matches(",", literal=True) + 1
-    suspects = (
-        _scan_physical_lines(path)
-        .filter((pl.col(_LINE) > 1) & (text != ""))
-        .select(_LINE, fields.alias("fields"))
-        .filter(pl.col("fields") != expected)
-        .collect(engine="streaming")
-    )
-    wrong: dict[int, str] = {}
-    for line, count in suspects.iter_rows():
-        record = lines.record_on_single_line(int(line))
-        if record is not None:
-            wrong[record] = f"wrong field count: expected {expected}, got {count}"
-    return wrong
-
-
-def _raw_records(path: Path, spans: Sequence[tuple[int, int]]) -> dict[int, str]:
-    """First line number -> the record's raw text, for the (few) rejected records."""
-    needed = sorted({start + k for start, extra in spans for k in range(extra + 1)})
-    lines = dict(
-        _scan_physical_lines(path)
-        .filter(pl.col(_LINE).is_in(needed))
-        .select(_LINE, "text")
-        .collect(engine="streaming")
-        .iter_rows()
-    )
-    return {
-        start: "\n".join(lines.get(start + k, "") for k in range(extra + 1))
-        for start, extra in spans
-    }
+    skipped = set(skip_lines)
+    found: list[tuple[int, str]] = []
+    consumed: list[str] = []
+    line = 1
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        records = _records(handle, consumed)
+        index = -1
+        while True:
+            index += 1
+            try:
+                fields = next(records)
+            except StopIteration:
+                break
+            except csv.Error:
+                # A record the csv module cannot read (e.g. a field over its size limit): the
+                # CSV reader set it aside already.
+                fields = []
+            first, text = line, "".join(consumed)
+            line += len(consumed)
+            consumed.clear()
+            if index == 0 or not fields or first in skipped:
+                continue
+            if field >= len(fields) or not fields[field].strip():
+                found.append((first, clip_raw_text(text)))
+    return found

@@ -1,0 +1,89 @@
+"""The CSV reader's rejected records -> one reason per record, in the project's own words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from scarf_etl.normalize._csv_lines import clip_raw_text, count_fields
+
+# Longest physical record the reader accepts; longer ones are rejected rows, not failures.
+MAX_LINE_BYTES: Final = 2 * 1024 * 1024
+_CAST_VALUE: Final = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
+# Structural reasons come before per-column ones: they explain them.
+_STRUCTURAL: Final = ("LINE SIZE OVER MAXIMUM", "TOO MANY COLUMNS", "MISSING COLUMNS")
+
+
+@dataclass(frozen=True)
+class RejectError:
+    """One row of DuckDB's reject_errors table."""
+
+    record: int  # the reader's record-based line: groups the errors of one record
+    byte_position: int  # within the record's first physical line
+    column_index: int | None
+    column_name: str | None
+    error_type: str
+    csv_line: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    byte_position: int
+    reason: str
+    raw_text: str
+
+
+def _value_reason(column: str, message: str, kinds: Mapping[str, str]) -> str:
+    match = _CAST_VALUE.search(message)
+    if column == "time" and match is not None and not match.group(1).strip():
+        return "time: missing"
+    return f"{column}: not {kinds.get(column, 'a valid value')}"
+
+
+def _reason(error: RejectError, expected_fields: int, kinds: Mapping[str, str]) -> str:
+    kind = error.error_type
+    if kind == "CAST" and error.column_name:
+        return _value_reason(error.column_name, error.message, kinds)
+    if kind in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
+        got = count_fields(error.csv_line)
+        counted = f", got {got}" if got is not None else ""
+        return f"wrong field count: expected {expected_fields}{counted}"
+    if kind == "LINE SIZE OVER MAXIMUM":
+        return f"record longer than {MAX_LINE_BYTES:,} bytes"
+    if kind == "UNQUOTED VALUE":
+        return "malformed CSV: a quoted field is not closed (file cut off?)"
+    if kind == "INVALID ENCODING":
+        return "not UTF-8 text"
+    return f"malformed CSV: {error.message}"
+
+
+def rejected_records(
+    errors: Iterable[RejectError], expected_fields: int, kinds: Mapping[str, str]
+) -> list[RejectedRecord]:
+    """One entry per rejected record, its reasons joined with "; " (structural first, then by
+    column), in file order. `kinds` names what each typed column should hold ("a number")."""
+    by_record: dict[int, list[RejectError]] = {}
+    for error in errors:
+        by_record.setdefault(error.record, []).append(error)
+    records: list[RejectedRecord] = []
+    for record in sorted(by_record):
+        found = by_record[record]
+        found.sort(
+            key=lambda e: (
+                e.error_type not in _STRUCTURAL,
+                e.column_index if e.column_index is not None else -1,
+            )
+        )
+        reasons = list(dict.fromkeys(_reason(e, expected_fields, kinds) for e in found))
+        first = found[0]
+        records.append(
+            RejectedRecord(
+                byte_position=min(e.byte_position for e in found),
+                reason="; ".join(reasons),
+                raw_text=clip_raw_text(first.csv_line),
+            )
+        )
+    return records
