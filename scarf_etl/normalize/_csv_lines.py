@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 # Bytes read at a time when counting newlines: memory stays flat whatever the file.
 _CHUNK_BYTES: Final = 8 << 20
@@ -97,3 +97,98 @@ def blank_field_records(path: Path, field: int, skip_lines: Sequence[int]) -> li
             if field >= len(fields) or not fields[field].strip():
                 found.append((first, clip_raw_text(text)))
     return found
+
+
+# Every aligned window of this many bytes is probed for a newline: a physical line of twice
+# this length or more always covers a window without one.
+_PROBE_WINDOW: Final = 8 << 20
+_PROBE_PIECE: Final = 64 * 1024
+
+
+def _has_newline(handle: BinaryIO, start: int, length: int) -> bool:
+    handle.seek(start)
+    remaining = length
+    while remaining > 0:
+        piece = handle.read(min(_PROBE_PIECE, remaining))
+        if not piece:
+            return True  # the end of the file ends the line
+        if b"\n" in piece:
+            return True
+        remaining -= len(piece)
+    return False
+
+
+def _line_start(handle: BinaryIO, at: int) -> int:
+    """The offset just after the last newline before `at` (0 if none)."""
+    position = at
+    while position > 0:
+        begin = max(0, position - _PROBE_PIECE)
+        handle.seek(begin)
+        piece = handle.read(position - begin)
+        found = piece.rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        position = begin
+    return 0
+
+
+def _line_end(handle: BinaryIO, at: int) -> int:
+    """The offset of the first newline at or after `at` (the file size if none)."""
+    handle.seek(at)
+    position = at
+    while piece := handle.read(_PROBE_PIECE):
+        found = piece.find(b"\n")
+        if found >= 0:
+            return position + found
+        position += len(piece)
+    return position
+
+
+def long_lines(path: Path) -> list[tuple[int, int]]:
+    """(start, end) byte spans of physical lines of at least 8 MiB (up to the newline).
+
+    Cheap: one small read per 8 MiB window. Such lines need handling before DuckDB's CSV
+    reader, which drops records longer than its buffer without reporting them.
+    """
+    spans: list[tuple[int, int]] = []
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        for window in range(0, size, _PROBE_WINDOW):
+            if spans and window < spans[-1][1]:
+                continue
+            if _has_newline(handle, window, min(_PROBE_WINDOW, size - window)):
+                continue
+            spans.append((_line_start(handle, window), _line_end(handle, window)))
+    return spans
+
+
+def without_spans(path: Path, spans: Sequence[tuple[int, int]], target: Path) -> list[str]:
+    """Copy `path` to `target` with each span's bytes removed (its newline kept, so line
+    numbers stay the same and the emptied line reads as blank); return each span's text,
+    clipped."""
+    texts: list[str] = []
+    with path.open("rb") as source, target.open("wb") as out:
+        position = 0
+        for start, end in spans:
+            _copy_range(source, out, position, start)
+            source.seek(start)
+            head = source.read(min(end - start, RAW_TEXT_LIMIT))
+            text = head.decode("utf-8", errors="replace").strip("\r\n")
+            if end - start > len(head):
+                text += f"... [clipped: {end - start:,} bytes in all]"
+            texts.append(text)
+            position = end
+        _copy_range(source, out, position, None)
+    return texts
+
+
+def _copy_range(source: BinaryIO, out: BinaryIO, start: int, end: int | None) -> None:
+    source.seek(start)
+    remaining = None if end is None else end - start
+    while remaining is None or remaining > 0:
+        piece = source.read(_CHUNK_BYTES if remaining is None else min(_CHUNK_BYTES, remaining))
+        if not piece:
+            return
+        out.write(piece)
+        if remaining is not None:
+            remaining -= len(piece)

@@ -11,6 +11,9 @@ from scarf_etl.normalize._csv_lines import clip_raw_text, count_fields
 
 # Longest physical record the reader accepts; longer ones are rejected rows, not failures.
 MAX_LINE_BYTES: Final = 2 * 1024 * 1024
+# The reader's buffer: lines up to about this size are rejected by the reader itself; longer
+# ones are taken out before it reads the file (see _csv_lines.long_lines).
+READER_BUFFER_BYTES: Final = 16 * MAX_LINE_BYTES
 _CAST_VALUE: Final = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
 # Structural reasons come before per-column ones: they explain them.
 _STRUCTURAL: Final = ("LINE SIZE OVER MAXIMUM", "TOO MANY COLUMNS", "MISSING COLUMNS")

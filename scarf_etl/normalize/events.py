@@ -23,9 +23,15 @@ from typing import Final
 import duckdb
 import polars as pl
 
-from scarf_etl.normalize._csv_lines import blank_field_records, line_numbers_at
+from scarf_etl.normalize._csv_lines import (
+    blank_field_records,
+    line_numbers_at,
+    long_lines,
+    without_spans,
+)
 from scarf_etl.normalize._rejects import (
     MAX_LINE_BYTES,
+    READER_BUFFER_BYTES,
     RejectError,
     rejected_records,
 )
@@ -127,6 +133,9 @@ class _EventFile:
     label: str
     position: int
     names: tuple[str, ...]
+    # What the CSV reader reads: the raw file, or a staging copy without its over-long lines.
+    readable: Path
+    long_records: tuple[tuple[int, str], ...] = ()  # (line, raw text) of those lines
 
     @property
     def has_id(self) -> bool:
@@ -144,10 +153,11 @@ class _EventFile:
         # force_not_null: an empty `time` reaches the cast as '' and fails it, so a record
         # without a time is rejected with its position like any other bad value.
         return (
-            f"read_csv({_literal(str(self.raw.path))}, header = true, auto_detect = false, "
+            f"read_csv({_literal(str(self.readable))}, header = true, auto_detect = false, "
             f"delim = ',', quote = '\"', escape = '\"', columns = {{{columns}}}, "
             f"strict_mode = true, null_padding = false, force_not_null = ['time'], "
-            f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true, "
+            f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {READER_BUFFER_BYTES}, "
+            f"store_rejects = true, "
             f"rejects_table = {_literal(self.rejects_table)}, "
             f"rejects_scan = {_literal(f'scans_{self.position}')})"
         )
@@ -193,20 +203,36 @@ def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
             "threads": min(DUCKDB_THREADS, os.cpu_count() or 1),
             "temp_directory": str(staging / "duckdb-spill"),
             "preserve_insertion_order": True,
+            "enable_progress_bar": False,
         },
     )
     connection.execute("SET TimeZone = 'UTC'")
     return connection
 
 
+def _readable(
+    raw: RawEventFile, label: str, position: int, names: list[str], staging: Path
+) -> _EventFile:
+    """The file as the CSV reader may read it: DuckDB drops a record longer than its buffer
+    without a word, so over-long lines are set aside here first, from a copy."""
+    spans = long_lines(raw.path)
+    if not spans:
+        return _EventFile(raw, label, position, tuple(names), raw.path)
+    copy = staging / f"file-{position}.csv"
+    texts = without_spans(raw.path, spans, copy)
+    lines = line_numbers_at(raw.path, (start for start, _ in spans))
+    records = tuple((lines[start], text) for (start, _), text in zip(spans, texts, strict=True))
+    return _EventFile(raw, label, position, tuple(names), copy, records)
+
+
 def _planned_files(
-    files: Sequence[RawEventFile], labels: Sequence[str]
+    files: Sequence[RawEventFile], labels: Sequence[str], staging: Path
 ) -> tuple[list[_EventFile], list[str]]:
     present: list[_EventFile] = []
     for raw, label in zip(files, labels, strict=True):
         names = read_event_header(raw.path)
         if names:
-            present.append(_EventFile(raw, label, len(present), tuple(names)))
+            present.append(_readable(raw, label, len(present), names, staging))
     known = set(EVENT_COLUMNS)
     extras = sorted({n for f in present for n in f.names if n not in known})
     return present, extras
@@ -248,14 +274,16 @@ def _rejected_rows(
         ).fetchall()
     ]
     records = rejected_records(errors, len(file.names), _KINDS)
-    lines = line_numbers_at(file.raw.path, (r.byte_position for r in records))
+    lines = line_numbers_at(file.readable, (r.byte_position for r in records))
     found = [(lines[r.byte_position], r.reason, r.raw_text) for r in records]
+    too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
+    found.extend((line, too_long, raw) for line, raw in file.long_records)
     missing_ids = connection.execute(
         f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE __id_missing"
     ).fetchone()
     if missing_ids and missing_ids[0]:
         skip = [line for line, _, _ in found]
-        blank = blank_field_records(file.raw.path, file.names.index("id"), skip)
+        blank = blank_field_records(file.readable, file.names.index("id"), skip)
         found.extend((line, "id: missing", raw) for line, raw in blank)
     found.sort()
     return pl.DataFrame(
@@ -341,7 +369,7 @@ def write_event_day(
     """
     if table not in EVENT_TABLES:
         raise ValueError(f"not an event table: {table!r}")
-    present, extras = _planned_files(files, source_labels)
+    present, extras = _planned_files(files, source_labels, staging)
     if not present:
         empty_events_frame().with_columns(pl.lit(owner).alias("owner")).write_parquet(
             rows_path, compression="zstd"

@@ -1,0 +1,136 @@
+"""Event files that are broken in the ways real downloads break: each gives rejected rows with a
+reason and line number, or a NormalizeError naming the file; never an internal error."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from test_normalize import V2_HEADER, event, run, write_csv
+
+from scarf_etl.lake import build_events_partition, lake_partition_file, rejected_partition_file
+from scarf_etl.normalize import NormalizeError, RawEventFile
+
+DAY = date(2026, 11, 1)
+
+
+def test_a_50_mb_field_is_a_rejected_row_with_its_line(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(id="before")])
+    huge = event(id="huge", user_agent="x" * (50 * 1024 * 1024))
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(huge.get(name, "") for name in V2_HEADER) + "\n")
+    write_rows = [event(id="after")]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(write_rows[0].get(name, "") for name in V2_HEADER) + "\n")
+    rows, rejected, counts = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["before", "after"]
+    assert counts == {"rows_in": 3, "rejected": 1, "out_of_window": 0, "kept": 2}
+    assert rejected["line_number"].to_list() == [3]
+    assert rejected["reason"].item().startswith("record longer than")
+    raw = rejected["raw_line"].item()
+    assert raw.startswith("huge,file-download") and len(raw) < 100_000
+
+
+def test_a_file_cut_mid_row_rejects_its_last_row(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(id="e1"), event(id="e2")])
+    text = path.read_text()
+    path.write_text(text[: text.rindex("FR,")])  # cut inside the last row, no newline
+    rows, rejected, counts = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["e1"]
+    assert counts["rows_in"] == 2 and counts["rejected"] == 1
+    assert rejected["line_number"].to_list() == [3]
+    assert rejected["reason"].item().startswith("wrong field count: expected 24, got")
+    assert rejected["raw_line"].item().startswith("e2,")
+
+
+def test_a_file_cut_inside_a_quoted_field_rejects_the_rest(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "a.csv", V2_HEADER, [event(id="e1"), event(id="e2", user_agent='a "b" c')]
+    )
+    text = path.read_text()
+    path.write_text(text[: text.rindex('"a ') + 3])  # an open quote, then the end of the file
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["e1"]
+    assert rejected["line_number"].to_list() == [3]
+    assert "quoted field is not closed" in rejected["reason"].item()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"error": "export not ready", "status": 503}\n',
+        b"<!DOCTYPE html>\n<html><body>Bad gateway</body></html>\n",
+        b"   \n",
+    ],
+)
+def test_a_body_that_is_not_a_csv_fails_naming_the_file(tmp_path: Path, body: bytes) -> None:
+    path = tmp_path / "pkg-7.csv"
+    path.write_bytes(body)
+    with pytest.raises(NormalizeError, match=r"pkg-7\.csv"):
+        run([RawEventFile(path, None)])
+
+
+def test_an_empty_file_among_others_is_an_empty_part_of_the_day(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    full = write_csv(tmp_path / "full.csv", V2_HEADER, [event()])
+    rows, rejected, counts = run([RawEventFile(empty, None), RawEventFile(full, None)])
+    assert rows.height == 1 and rejected.is_empty() and counts["rows_in"] == 1
+
+
+def test_bytes_that_are_not_utf8_reject_their_row(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(id="e1")])
+    bad = ",".join(event(id="e2", user_agent="AGENT").get(n, "") for n in V2_HEADER)
+    with path.open("ab") as handle:
+        handle.write(bad.encode().replace(b"AGENT", b"\xff\xfe") + b"\n")
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["e1"]
+    assert rejected["line_number"].to_list() == [3]
+    assert rejected["reason"].item() == "not UTF-8 text"
+
+
+def test_crlf_line_ends_and_a_missing_id(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    lines = [",".join(V2_HEADER)] + [
+        ",".join(row.get(n, "") for n in V2_HEADER)
+        for row in [event(id="e1"), event(id=" "), event(id="e3", time="never")]
+    ]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    rows, rejected, counts = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["e1"]
+    assert counts == {"rows_in": 3, "rejected": 2, "out_of_window": 0, "kept": 1}
+    found = dict(zip(rejected["line_number"], rejected["reason"], strict=True))
+    assert found == {3: "id: missing", 4: "time: not a timestamp"}
+    assert rejected["raw_line"].to_list()[1].startswith("e3,") and "\r" not in "".join(
+        rejected["raw_line"]
+    )
+
+
+def test_identical_id_less_rows_across_files_keep_one_copy_each(tmp_path: Path) -> None:
+    header = [h for h in V2_HEADER if h != "id"]
+    a = write_csv(tmp_path / "a.csv", header, [event(), event(), event(version="2")])
+    b = write_csv(tmp_path / "b.csv", header, [event(), event(version="2"), event(version="3")])
+    rows, _, counts = run([RawEventFile(a, "pk"), RawEventFile(b, "pk")])
+    ids = rows["event_id"].to_list()
+    # a: X, X-1, Y; b: X (dup of a's), Y (dup), Z
+    assert len(ids) == len(set(ids)) == 4
+    assert ids[1] == ids[0] + "-1"
+    assert counts["kept"] - rows.height == 2
+
+
+def test_lake_partition_of_a_broken_day_holds_every_good_row_once(tmp_path: Path) -> None:
+    rows_in = [event(id=f"e{i}") for i in range(50)] + [event(id="e7"), event(id="bad", dnt="?")]
+    path = write_csv(tmp_path / "p.csv", V2_HEADER, rows_in)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('e99,file-download,"never closed\n')
+    stats = build_events_partition(
+        [RawEventFile(path, "pk")], table="package_events", day=DAY, owner="me", data_dir=tmp_path
+    )
+    assert (stats.rows_in, stats.duplicates, stats.rejected, stats.rows_out) == (53, 1, 2, 50)
+    lake = pl.read_parquet(lake_partition_file(tmp_path, "package_events", DAY))
+    assert lake["event_id"].to_list() == [f"e{i}" for i in range(50)]
+    rejected = pl.read_parquet(rejected_partition_file(tmp_path, "package_events", DAY))
+    assert rejected["line_number"].to_list() == [53, 54]
+    assert rejected["reason"].to_list()[0] == "dnt: not a boolean"
