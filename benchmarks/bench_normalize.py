@@ -52,8 +52,8 @@ day = date(2026, 11, 1)
 stats = build_events_partition([RawEventFile(raw, "pk")], table="package_events", day=day,
                                owner="bench", data_dir=data_dir)
 lake = str(lake_partition_file(data_dir, "package_events", day))
-with duckdb.connect(str(data_dir / "warehouse.duckdb"),
-                    config={"enable_progress_bar": False}) as connection:
+with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+    connection.execute("SET enable_progress_bar = false")
     connection.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?) LIMIT 0", [lake])
     connection.execute("INSERT INTO t SELECT * FROM read_parquet(?)", [lake])
     loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
@@ -69,8 +69,8 @@ from pathlib import Path
 import duckdb
 data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
 data_dir.mkdir(parents=True)
-with duckdb.connect(str(data_dir / "warehouse.duckdb"),
-                    config={"enable_progress_bar": False}) as connection:
+with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+    connection.execute("SET enable_progress_bar = false")
     connection.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(raw)])
     loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
 print(f"loaded {loaded:,}")

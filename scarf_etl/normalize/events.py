@@ -203,10 +203,10 @@ def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
             "threads": min(DUCKDB_THREADS, os.cpu_count() or 1),
             "temp_directory": str(staging / "duckdb-spill"),
             "preserve_insertion_order": True,
-            "enable_progress_bar": False,
         },
     )
     connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET enable_progress_bar = false")
     return connection
 
 
@@ -346,7 +346,6 @@ _PARTITION: Final = """
             __row{suffix_column}), CAST({owner} AS VARCHAR) AS owner
         FROM staged {suffix_join}
         WHERE __in_window AND NOT __id_missing AND __row NOT IN (SELECT __row FROM dropped)
-        ORDER BY __row
     ) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})
 """
 
