@@ -83,23 +83,26 @@ def build_events_partition(
         raise ValueError(f"not an event table: {table!r}")
     labels = [_source_label(f.path, data_dir) for f in files]
     target = lake_partition_file(data_dir, table, day)
-    temporary = _temporary_sibling(target)
+    rejected_target = rejected_partition_file(data_dir, table, day)
+    temporary, rejected_temporary = _temporary_sibling(target), _temporary_sibling(rejected_target)
     try:
         with tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging:
-            day_result = write_event_day(
+            stats = write_event_day(
                 files,
                 table=table,
                 day=day,
                 owner=owner,
                 source_labels=labels,
                 rows_path=temporary,
+                rejected_path=rejected_temporary,
                 staging=Path(staging),
             )
         os.replace(temporary, target)
+        os.replace(rejected_temporary, rejected_target)
     finally:
         temporary.unlink(missing_ok=True)
-    write_parquet_atomic(day_result.rejected, rejected_partition_file(data_dir, table, day))
-    return day_result.stats
+        rejected_temporary.unlink(missing_ok=True)
+    return stats
 
 
 def build_aggregates_partition(

@@ -9,7 +9,6 @@ they report). Dependencies flow one way: events and aggregates use the shared mo
 
 from scarf_etl.normalize.aggregates import NormalizedAggregates, normalize_aggregates
 from scarf_etl.normalize.events import (
-    EventDay,
     NormalizedEvents,
     RawEventFile,
     empty_events_frame,
@@ -21,7 +20,6 @@ from scarf_etl.normalize.parsing import column_name, parse_utc_time
 from scarf_etl.normalize.results import NormalizeError, NormalizeStats
 
 __all__ = [
-    "EventDay",
     "NormalizeError",
     "NormalizeStats",
     "NormalizedAggregates",

@@ -4,7 +4,7 @@ and the rare records that must be found by reading the file line by line."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -16,25 +16,10 @@ RAW_TEXT_LIMIT: Final = 64 * 1024
 
 
 def line_numbers_at(path: Path, offsets: Iterable[int]) -> dict[int, int]:
-    """Byte offset -> 1-based physical line number, counting newlines in one streaming pass
-    that stops at the largest offset asked for."""
-    wanted = sorted(set(offsets))
-    found: dict[int, int] = {}
-    if not wanted:
-        return found
-    newlines, position, at = 0, 0, 0
+    """Byte offset -> 1-based physical line number, in one forward pass over the file."""
     with path.open("rb") as handle:
-        while at < len(wanted):
-            chunk = handle.read(_CHUNK_BYTES)
-            end = position + len(chunk)
-            while at < len(wanted) and (wanted[at] <= end or not chunk):
-                found[wanted[at]] = 1 + newlines + chunk[: wanted[at] - position].count(b"\n")
-                at += 1
-            if not chunk:
-                break
-            newlines += chunk.count(b"\n")
-            position = end
-    return found
+        counter = LineCounter(handle)
+        return {offset: counter.line_at(offset) for offset in sorted(set(offsets))}
 
 
 def clip_raw_text(text: str) -> str:
@@ -66,7 +51,9 @@ def _records(lines: Iterable[str], consumed: list[str]) -> Iterator[list[str]]:
     return csv.reader(tracked())
 
 
-def blank_field_records(path: Path, field: int, skip_lines: Sequence[int]) -> list[tuple[int, str]]:
+def blank_field_records(
+    path: Path, field: int, skip_lines: Collection[int]
+) -> list[tuple[int, str]]:
     """(first line, raw text) of each record after the header whose `field` is blank, except
     records starting on a line in `skip_lines` (already set aside for another reason).
 
@@ -192,3 +179,30 @@ def _copy_range(source: BinaryIO, out: BinaryIO, start: int, end: int | None) ->
         out.write(piece)
         if remaining is not None:
             remaining -= len(piece)
+
+
+class LineCounter:
+    """1-based physical line numbers of byte offsets asked for in increasing order: one
+    forward pass over the file, whatever the number of offsets."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._chunk = b""
+        self._chunk_start = 0
+        self._newlines_before_chunk = 0
+
+    def line_at(self, offset: int) -> int:
+        while offset > self._chunk_start + len(self._chunk):
+            if not self._advance():
+                break
+        inside = max(0, offset - self._chunk_start)
+        return 1 + self._newlines_before_chunk + self._chunk[:inside].count(b"\n")
+
+    def _advance(self) -> bool:
+        piece = self._handle.read(_CHUNK_BYTES)
+        if not piece:
+            return False
+        self._newlines_before_chunk += self._chunk.count(b"\n")
+        self._chunk_start += len(self._chunk)
+        self._chunk = piece
+        return True

@@ -22,8 +22,10 @@ from typing import Final
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from scarf_etl.normalize._csv_lines import (
+    LineCounter,
     blank_field_records,
     line_numbers_at,
     long_lines,
@@ -63,14 +65,6 @@ _KINDS: Final = {
 class RawEventFile:
     path: Path
     package_id: str | None  # the package the request named (None for pixel exports)
-
-
-@dataclass(frozen=True)
-class EventDay:
-    """What writing a day's partition reports: its counts and its (few) rejected rows."""
-
-    stats: NormalizeStats
-    rejected: pl.DataFrame  # REJECTED_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -258,46 +252,88 @@ def _stage(
     return target
 
 
-def _rejected_rows(
+class _RejectedWriter:
+    """Rejected rows, appended batch by batch to one zstd parquet file: a day whose every row
+    is bad holds one batch in memory, not the day."""
+
+    def __init__(self, path: Path, table: str, day: date, owner: str) -> None:
+        self._path, self._table, self._day, self._owner = path, table, day, owner
+        self._schema = pl.DataFrame(schema=REJECTED_COLUMNS).to_arrow().schema
+        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._open = True
+        self.rows = 0
+
+    def write(self, label: str, found: Sequence[tuple[int, str, str]]) -> None:
+        if not found:
+            return
+        frame = pl.DataFrame(
+            {
+                "table_name": [self._table] * len(found),
+                "partition_date": [self._day] * len(found),
+                "owner": [self._owner] * len(found),
+                "source_file": [label] * len(found),
+                "line_number": [line for line, _, _ in found],
+                "reason": [reason for _, reason, _ in found],
+                "raw_line": [raw for _, _, raw in found],
+            },
+            schema=REJECTED_COLUMNS,
+        )
+        self._writer.write_table(frame.to_arrow().cast(self._schema))
+        self.rows += len(found)
+
+    def close(self) -> None:
+        if self._open:
+            self._writer.close()
+            self._open = False
+
+
+# One row per rejected record, in file order, its errors in column order.
+_REJECTED_RECORDS: Final = """
+    SELECT line, min(line_byte_position),
+        list((column_idx, column_name, error_type, error_message) ORDER BY column_idx),
+        any_value(csv_line)
+    FROM {rejects} GROUP BY line ORDER BY line
+"""
+_REJECT_BATCH: Final = 10_000
+
+
+def _write_rejected(
     connection: duckdb.DuckDBPyConnection,
     file: _EventFile,
     staged: Path,
-    table: str,
-    day: date,
-    owner: str,
-) -> pl.DataFrame:
-    errors = [
-        RejectError(*row)
-        for row in connection.execute(
-            f"SELECT line, line_byte_position, column_idx, column_name, error_type, csv_line, "
-            f"error_message FROM {file.rejects_table}"
-        ).fetchall()
-    ]
-    records = rejected_records(errors, len(file.names), _KINDS)
-    lines = line_numbers_at(file.readable, (r.byte_position for r in records))
-    found = [(lines[r.byte_position], r.reason, r.raw_text) for r in records]
-    too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
-    found.extend((line, too_long, raw) for line, raw in file.long_records)
-    missing_ids = connection.execute(
+    writer: _RejectedWriter,
+) -> int:
+    """Write the file's rejected records; return how many of them the CSV reader read (the
+    others are over-long lines and records without an id, set aside around it)."""
+    missing = connection.execute(
         f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE __id_missing"
     ).fetchone()
-    if missing_ids and missing_ids[0]:
-        skip = [line for line, _, _ in found]
-        blank = blank_field_records(file.readable, file.names.index("id"), skip)
-        found.extend((line, "id: missing", raw) for line, raw in blank)
-    found.sort()
-    return pl.DataFrame(
-        {
-            "table_name": [table] * len(found),
-            "partition_date": [day] * len(found),
-            "owner": [owner] * len(found),
-            "source_file": [file.label] * len(found),
-            "line_number": [line for line, _, _ in found],
-            "reason": [reason for _, reason, _ in found],
-            "raw_line": [raw for _, _, raw in found],
-        },
-        schema=REJECTED_COLUMNS,
-    )
+    missing_ids = int(missing[0]) if missing else 0
+    rejected_lines: set[int] = set()
+    read = 0
+    result = connection.execute(_REJECTED_RECORDS.format(rejects=file.rejects_table))
+    with file.readable.open("rb") as handle:
+        counter = LineCounter(handle)
+        while batch := result.fetchmany(_REJECT_BATCH):
+            errors = [
+                RejectError(record, position, index, column, kind, csv_line, message)
+                for record, position, details, csv_line in batch
+                for index, column, kind, message in details
+            ]
+            found = [
+                (counter.line_at(r.byte_position), r.reason, r.raw_text)
+                for r in rejected_records(errors, len(file.names), _KINDS)
+            ]
+            writer.write(file.label, found)
+            read += len(found)
+            if missing_ids:
+                rejected_lines.update(line for line, _, _ in found)
+    too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
+    writer.write(file.label, [(line, too_long, raw) for line, raw in file.long_records])
+    if missing_ids:
+        blank = blank_field_records(file.readable, file.names.index("id"), rejected_lines)
+        writer.write(file.label, [(line, "id: missing", raw) for line, raw in blank])
+    return read
 
 
 _STAGED_VIEW: Final = """
@@ -358,11 +394,12 @@ def write_event_day(
     owner: str,
     source_labels: Sequence[str],
     rows_path: Path,
+    rejected_path: Path,
     staging: Path,
-) -> EventDay:
-    """Normalize a day's raw event files into `rows_path` (zstd parquet, written in place: the
-    caller makes it atomic) and return the counts and rejected rows. `staging` is an empty
-    folder for intermediate files, on the same disk.
+) -> NormalizeStats:
+    """Normalize a day's raw event files into `rows_path` and their rejected rows into
+    `rejected_path` (zstd parquet both, written in place: the caller makes them atomic) and
+    return the counts. `staging` is an empty folder for intermediate files, on the same disk.
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
     """
@@ -373,17 +410,17 @@ def write_event_day(
         empty_events_frame().with_columns(pl.lit(owner).alias("owner")).write_parquet(
             rows_path, compression="zstd"
         )
-        stats = NormalizeStats(0, 0, 0, 0, 0, ())
-        return EventDay(stats, pl.DataFrame(schema=REJECTED_COLUMNS))
+        pl.DataFrame(schema=REJECTED_COLUMNS).write_parquet(rejected_path, compression="zstd")
+        return NormalizeStats(0, 0, 0, 0, 0, ())
     connection = _connect(staging)
+    rejected = _RejectedWriter(rejected_path, table, day, owner)
     try:
         staged = [_stage(connection, f, extras, day, staging) for f in present]
-        rejected = pl.concat(
-            [
-                _rejected_rows(connection, f, s, table, day, owner)
-                for f, s in zip(present, staged, strict=True)
-            ]
+        read_rejects = sum(
+            _write_rejected(connection, f, s, rejected)
+            for f, s in zip(present, staged, strict=True)
         )
+        rejected.close()
         paths = "[" + ", ".join(_literal(str(p)) for p in staged) + "]"
         connection.execute(_STAGED_VIEW.format(stride=_FILE_STRIDE, paths=paths))
         id_less = [str(f.position) for f in present if not f.has_id]
@@ -408,18 +445,18 @@ def write_event_day(
             )
         ).fetchone()
     finally:
+        rejected.close()
         connection.close()
     rows_out = int(written[0]) if written else 0
-    csv_rejects = rejected.height - missing_ids
-    stats = NormalizeStats(
-        rows_in=staged_rows + csv_rejects,
+    long_lines_set_aside = sum(len(f.long_records) for f in present)
+    return NormalizeStats(
+        rows_in=staged_rows + read_rejects + long_lines_set_aside,
         duplicates=kept - rows_out,
         out_of_window=out_of_window,
-        rejected=rejected.height,
+        rejected=read_rejects + long_lines_set_aside + missing_ids,
         rows_out=rows_out,
         extra_columns=tuple(extras),
     )
-    return EventDay(stats, rejected)
 
 
 def normalize_events(
@@ -437,17 +474,19 @@ def normalize_events(
     """
     with tempfile.TemporaryDirectory(prefix="scarf-normalize-") as folder:
         rows_path = Path(folder) / "rows.parquet"
-        day_result = write_event_day(
+        rejected_path = Path(folder) / "rejected.parquet"
+        stats = write_event_day(
             files,
             table=table,
             day=day,
             owner=owner,
             source_labels=source_labels,
             rows_path=rows_path,
+            rejected_path=rejected_path,
             staging=Path(folder),
         )
         rows = pl.read_parquet(rows_path)
-    stats = day_result.stats
+        rejected = pl.read_parquet(rejected_path).sort("source_file", "line_number")
     counts = pl.LazyFrame(
         {
             "rows_in": [stats.rows_in],
@@ -456,4 +495,4 @@ def normalize_events(
             "kept": [stats.rows_out + stats.duplicates],
         }
     )
-    return NormalizedEvents(rows.lazy(), counts, day_result.rejected, stats.extra_columns)
+    return NormalizedEvents(rows.lazy(), counts, rejected, stats.extra_columns)
