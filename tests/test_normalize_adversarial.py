@@ -3,7 +3,7 @@ reason and line number, or a NormalizeError naming the file; never an internal e
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -134,3 +134,49 @@ def test_lake_partition_of_a_broken_day_holds_every_good_row_once(tmp_path: Path
     rejected = pl.read_parquet(rejected_partition_file(tmp_path, "package_events", DAY))
     assert rejected["line_number"].to_list() == [53, 54]
     assert rejected["reason"].to_list()[0] == "dnt: not a boolean"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-01T13:45:12Z",
+        "2026-11-01 13:45:12",
+        "2026-11-01T13:45:12.000000Z",
+        "2026-11-01 13:45:12.000+00:00",
+        "2026-11-01 13:45:12 UTC",
+        "2026-11-01T15:45:12+02:00",
+        "2026-11-01T12:15:12-0130",
+    ],
+)
+def test_every_time_spelling_reaches_the_lake_as_the_same_utc_instant(
+    tmp_path: Path, text: str
+) -> None:
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(time=text)])
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rejected.is_empty()
+    assert rows["time"].item() == datetime(2026, 11, 1, 13, 45, 12, tzinfo=UTC)
+    assert rows["event_date"].item() == DAY
+
+
+def test_booleans_and_numbers_in_their_usual_spellings(tmp_path: Path) -> None:
+    spellings = [("TRUE", True), ("f", False), ("1", True), ("no", False), ("yes", True)]
+    path = write_csv(
+        tmp_path / "a.csv",
+        V2_HEADER,
+        [
+            event(id=f"e{i}", dnt=text, origin_latitude=" 48.5 ", confidence="1e-1")
+            for i, (text, _) in enumerate(spellings)
+        ],
+    )
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rejected.is_empty()
+    assert rows["dnt"].to_list() == [value for _, value in spellings]
+    assert rows["origin_latitude"].to_list() == [48.5] * len(spellings)
+    assert rows["confidence"].to_list() == [0.1] * len(spellings)
+
+
+def test_a_padded_boolean_is_rejected_not_guessed(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(dnt=" yes ")])
+    rows, rejected, _ = run([RawEventFile(path, None)])
+    assert rows.is_empty()
+    assert rejected.select("line_number", "reason").row(0) == (2, "dnt: not a boolean")
