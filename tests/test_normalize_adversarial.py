@@ -180,3 +180,24 @@ def test_a_padded_boolean_is_rejected_not_guessed(tmp_path: Path) -> None:
     rows, rejected, _ = run([RawEventFile(path, None)])
     assert rows.is_empty()
     assert rejected.select("line_number", "reason").row(0) == (2, "dnt: not a boolean")
+
+
+def test_v1_and_v2_files_of_one_day_share_one_partition(tmp_path: Path) -> None:
+    v1_header = [h for h in V2_HEADER if h != "id"] + ["campaign"]
+    v1 = write_csv(tmp_path / "v1.csv", v1_header, [event(campaign="c1"), event(campaign="c1")])
+    v2 = write_csv(tmp_path / "v2.csv", V2_HEADER, [event(id="e1"), event(id="e1")])
+    stats = build_events_partition(
+        [RawEventFile(v1, "pk"), RawEventFile(v2, "pk")],
+        table="package_events",
+        day=DAY,
+        owner="me",
+        data_dir=tmp_path,
+    )
+    assert (stats.rows_in, stats.duplicates, stats.rejected, stats.rows_out) == (4, 1, 0, 3)
+    assert stats.extra_columns == ("campaign",)
+    lake = pl.read_parquet(lake_partition_file(tmp_path, "package_events", DAY))
+    by_id = dict(zip(lake["event_id"], lake["campaign"], strict=True))
+    assert by_id["e1"] is None
+    hashed = sorted(i for i in by_id if i != "e1")
+    assert hashed[1] == hashed[0] + "-1" and by_id[hashed[0]] == "c1"
+    assert lake.schema["time"] == pl.Datetime("us", "UTC") and set(lake["owner"]) == {"me"}
