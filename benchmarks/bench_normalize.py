@@ -11,8 +11,9 @@ rows), in alternation, each run a fresh subprocess:
   floor of "CSV text -> typed columns in DuckDB" on this machine.
 Printed: medians of wall seconds, CPU seconds (the child's own user + system time) and peak RSS
 (the child's VmHWM: not ru_maxrss, which Linux carries over from this generator-sized parent
-across fork + exec), and ours / baseline for wall and CPU. Sizes of 8M rows and more run
-`--big-runs` times (1 by default) to keep the session to a few minutes.
+across fork + exec), and ours / baseline for wall and CPU. Ours also prints its peak RSS after
+normalize + lake write, before the load (whose DuckDB connection runs without a memory limit).
+Sizes of 8M rows and more run `--big-runs` times (1 by default) to keep the session short.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
 day = date(2026, 11, 1)
 stats = build_events_partition([RawEventFile(raw, "pk")], table="package_events", day=day,
                                owner="bench", data_dir=data_dir)
+normalize_peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
 lake = str(lake_partition_file(data_dir, "package_events", day))
 with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
     connection.execute("SET enable_progress_bar = false")
@@ -58,7 +60,8 @@ with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
     connection.execute("INSERT INTO t SELECT * FROM read_parquet(?)", [lake])
     loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
 print(f"in {stats.rows_in:,} dup {stats.duplicates:,} rejected {stats.rejected:,} "
-      f"out {stats.rows_out:,} loaded {loaded:,}")
+      f"out {stats.rows_out:,} loaded {loaded:,}; peak RSS before the load "
+      f"{int(normalize_peak) / 1024:,.0f} MiB")
 """
     + _REPORT
 )
