@@ -1,13 +1,20 @@
-"""The CSV reader's rejected records -> one reason per record, in the project's own words."""
+"""The CSV reader's rejected records -> one reason per record, in the project's own words, and
+the parquet file they are appended to."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Final
 
+import polars as pl
+import pyarrow.parquet as pq
+
 from scarf_etl.normalize._csv_lines import clip_raw_text, count_fields
+from scarf_etl.schemas import REJECTED_COLUMNS
 
 # Longest physical record the reader accepts; longer ones are rejected rows, not failures.
 MAX_LINE_BYTES: Final = 2 * 1024 * 1024
@@ -90,3 +97,38 @@ def rejected_records(
             )
         )
     return records
+
+
+class RejectedWriter:
+    """Rejected rows, appended batch by batch to one zstd parquet file: a day whose every row
+    is bad holds one batch in memory, not the day."""
+
+    def __init__(self, path: Path, table: str, day: date, owner: str) -> None:
+        self._path, self._table, self._day, self._owner = path, table, day, owner
+        self._schema = pl.DataFrame(schema=REJECTED_COLUMNS).to_arrow().schema
+        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._open = True
+        self.rows = 0
+
+    def write(self, label: str, found: Sequence[tuple[int, str, str]]) -> None:
+        if not found:
+            return
+        frame = pl.DataFrame(
+            {
+                "table_name": [self._table] * len(found),
+                "partition_date": [self._day] * len(found),
+                "owner": [self._owner] * len(found),
+                "source_file": [label] * len(found),
+                "line_number": [line for line, _, _ in found],
+                "reason": [reason for _, reason, _ in found],
+                "raw_line": [raw for _, _, raw in found],
+            },
+            schema=REJECTED_COLUMNS,
+        )
+        self._writer.write_table(frame.to_arrow().cast(self._schema))
+        self.rows += len(found)
+
+    def close(self) -> None:
+        if self._open:
+            self._writer.close()
+            self._open = False

@@ -5,8 +5,8 @@ DuckDB's CSV reader does the heavy part once per file: it parses and types each 
 aside, with its byte position and raw text, every record it cannot read (wrong field count,
 oversized, unterminated quote, not UTF-8, a value that does not cast). Rows go to a staging
 parquet file in file order; duplicates are then found on the ids alone and the partition is
-written from the staging files. DuckDB runs under a memory limit and spills to the staging
-folder, so memory stays flat however big the day.
+written from the staging files (row order within the partition is not kept). DuckDB runs under
+a memory limit and spills to the staging folder, so memory stays flat however big the day.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Final
 
 import duckdb
 import polars as pl
-import pyarrow.parquet as pq
 
 from scarf_etl.normalize._csv_lines import (
     LineCounter,
@@ -34,6 +33,7 @@ from scarf_etl.normalize._csv_lines import (
 from scarf_etl.normalize._rejects import (
     MAX_LINE_BYTES,
     READER_BUFFER_BYTES,
+    RejectedWriter,
     RejectError,
     rejected_records,
 )
@@ -42,7 +42,7 @@ from scarf_etl.normalize.results import NormalizeError, NormalizeStats
 from scarf_etl.schemas import EVENT_COLUMNS, EVENT_TABLE_COLUMNS, EVENT_TABLES, REJECTED_COLUMNS
 
 # DuckDB's own budget; the process stays under ~0.7 GB with polars and Python around it.
-DUCKDB_MEMORY_LIMIT: Final = "400MB"
+DUCKDB_MEMORY_LIMIT: Final = "300MB"
 DUCKDB_THREADS: Final = 2
 # Row keys are file position * stride + row index in the file's staging parquet.
 _FILE_STRIDE: Final = 1 << 40
@@ -247,44 +247,11 @@ def _stage(
             f"COPY ({select}) TO {_literal(str(target))} "
             f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
         )
+    except (duckdb.OutOfMemoryException, duckdb.IOException):
+        raise  # the machine's trouble, not the file's
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
     return target
-
-
-class _RejectedWriter:
-    """Rejected rows, appended batch by batch to one zstd parquet file: a day whose every row
-    is bad holds one batch in memory, not the day."""
-
-    def __init__(self, path: Path, table: str, day: date, owner: str) -> None:
-        self._path, self._table, self._day, self._owner = path, table, day, owner
-        self._schema = pl.DataFrame(schema=REJECTED_COLUMNS).to_arrow().schema
-        self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
-        self._open = True
-        self.rows = 0
-
-    def write(self, label: str, found: Sequence[tuple[int, str, str]]) -> None:
-        if not found:
-            return
-        frame = pl.DataFrame(
-            {
-                "table_name": [self._table] * len(found),
-                "partition_date": [self._day] * len(found),
-                "owner": [self._owner] * len(found),
-                "source_file": [label] * len(found),
-                "line_number": [line for line, _, _ in found],
-                "reason": [reason for _, reason, _ in found],
-                "raw_line": [raw for _, _, raw in found],
-            },
-            schema=REJECTED_COLUMNS,
-        )
-        self._writer.write_table(frame.to_arrow().cast(self._schema))
-        self.rows += len(found)
-
-    def close(self) -> None:
-        if self._open:
-            self._writer.close()
-            self._open = False
 
 
 # One row per rejected record, in file order, its errors in column order.
@@ -301,7 +268,7 @@ def _write_rejected(
     connection: duckdb.DuckDBPyConnection,
     file: _EventFile,
     staged: Path,
-    writer: _RejectedWriter,
+    writer: RejectedWriter,
 ) -> int:
     """Write the file's rejected records; return how many of them the CSV reader read (the
     others are over-long lines and records without an id, set aside around it)."""
@@ -413,7 +380,7 @@ def write_event_day(
         pl.DataFrame(schema=REJECTED_COLUMNS).write_parquet(rejected_path, compression="zstd")
         return NormalizeStats(0, 0, 0, 0, 0, ())
     connection = _connect(staging)
-    rejected = _RejectedWriter(rejected_path, table, day, owner)
+    rejected = RejectedWriter(rejected_path, table, day, owner)
     try:
         staged = [_stage(connection, f, extras, day, staging) for f in present]
         read_rejects = sum(
