@@ -8,6 +8,9 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
+import numpy as np
+import numpy.typing as npt
+
 # Bytes read at a time when counting newlines: memory stays flat whatever the file.
 _CHUNK_BYTES: Final = 8 << 20
 # A rejected record's raw text is kept up to this many characters (an oversized line is the
@@ -16,10 +19,19 @@ RAW_TEXT_LIMIT: Final = 64 * 1024
 
 
 def line_numbers_at(path: Path, offsets: Iterable[int]) -> dict[int, int]:
-    """Byte offset -> 1-based physical line number, in one forward pass over the file."""
+    """Byte offset -> 1-based physical line number, in one streaming pass over the file."""
+    wanted = sorted(set(offsets))
+    found: dict[int, int] = {}
+    newlines, position = 0, 0
     with path.open("rb") as handle:
-        counter = LineCounter(handle)
-        return {offset: counter.line_at(offset) for offset in sorted(set(offsets))}
+        for offset in wanted:
+            while position < offset and (
+                piece := handle.read(min(_CHUNK_BYTES, offset - position))
+            ):
+                newlines += piece.count(b"\n")
+                position += len(piece)
+            found[offset] = newlines + 1
+    return found
 
 
 def clip_raw_text(text: str) -> str:
@@ -181,28 +193,69 @@ def _copy_range(source: BinaryIO, out: BinaryIO, start: int, end: int | None) ->
             remaining -= len(piece)
 
 
-class LineCounter:
-    """1-based physical line numbers of byte offsets asked for in increasing order: one
-    forward pass over the file, whatever the number of offsets."""
+_PREFIX_BYTES: Final = 16
+_COMPARED_BYTES: Final = 4096
+_NEWLINE: Final = ord("\n")
+_RETURN: Final = ord("\r")
 
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
-        self._chunk = b""
-        self._chunk_start = 0
-        self._newlines_before_chunk = 0
 
-    def line_at(self, offset: int) -> int:
-        while offset > self._chunk_start + len(self._chunk):
-            if not self._advance():
+def _line_head(text: bytes) -> bytes:
+    """A record's first bytes, up to its first line end, padded: its key among the records."""
+    head = text[:_PREFIX_BYTES]
+    for end in (b"\n", b"\r"):
+        head = head.split(end, 1)[0]
+    return head.ljust(_PREFIX_BYTES, b"\0")
+
+
+def _line_heads(body: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
+    padded = np.concatenate((body, np.zeros(_PREFIX_BYTES, dtype=np.uint8)))
+    heads = padded[starts[:, None] + np.arange(_PREFIX_BYTES)]
+    ended = np.cumsum((heads == _NEWLINE) | (heads == _RETURN), axis=1) > 0
+    heads[ended] = 0
+    return np.ascontiguousarray(heads).view(f"V{_PREFIX_BYTES}").ravel()
+
+
+def record_lines(path: Path, texts: Sequence[str]) -> list[int | None]:
+    """The physical line where each record starts, for records given by their raw text in file
+    order (the CSV reader's own line numbers drift across its buffers). One forward,
+    vectorized pass over the file, stopping after the last record found; None for a text not
+    found (e.g. one whose invalid bytes the reader replaced)."""
+    # The first bytes suffice to tell records apart, and survive the clipping of long texts.
+    wanted = [t.lstrip("\r\n").encode("utf-8")[:_COMPARED_BYTES] for t in texts]
+    found: list[int | None] = [None] * len(wanted)
+    if not wanted:
+        return found
+    keys = np.array(sorted({_line_head(w) for w in wanted}), dtype=f"V{_PREFIX_BYTES}")
+    at, newlines, in_quotes, at_start, carry = 0, 0, np.uint8(0), True, b""
+    with path.open("rb") as handle:
+        while at < len(wanted):
+            fresh = handle.read(_CHUNK_BYTES)
+            data = carry + fresh
+            cut = len(data) if not fresh else data.rfind(b"\n") + 1  # whole lines only
+            body_bytes, carry = data[:cut], data[cut:]
+            if not body_bytes:
+                if not fresh:
+                    break
+                continue
+            body = np.frombuffer(body_bytes, dtype=np.uint8)
+            inside = np.bitwise_xor.accumulate(body == ord('"'), dtype=np.uint8) ^ in_quotes
+            newline_at = np.flatnonzero(body == _NEWLINE)
+            separators = newline_at[inside[newline_at] == 0]
+            starts = separators.astype(np.int64) + 1
+            if at_start:
+                starts = np.concatenate((np.zeros(1, dtype=np.int64), starts))
+            starts = starts[starts < len(body)]
+            lines = newlines + np.searchsorted(newline_at, starts) + 1
+            for index in np.flatnonzero(np.isin(_line_heads(body, starts), keys)):
+                start = int(starts[index])
+                if body_bytes[start : start + len(wanted[at])] == wanted[at][: len(body) - start]:
+                    found[at] = int(lines[index])
+                    at += 1
+                    if at == len(wanted):
+                        break
+            newlines += len(newline_at)
+            in_quotes = np.uint8(inside[-1])
+            at_start = bool(len(separators)) and int(separators[-1]) == len(body) - 1
+            if not fresh:
                 break
-        inside = max(0, offset - self._chunk_start)
-        return 1 + self._newlines_before_chunk + self._chunk[:inside].count(b"\n")
-
-    def _advance(self) -> bool:
-        piece = self._handle.read(_CHUNK_BYTES)
-        if not piece:
-            return False
-        self._newlines_before_chunk += self._chunk.count(b"\n")
-        self._chunk_start += len(self._chunk)
-        self._chunk = piece
-        return True
+    return found

@@ -18,6 +18,9 @@ from scarf_etl.schemas import REJECTED_COLUMNS
 
 # Longest physical record the reader accepts; longer ones are rejected rows, not failures.
 MAX_LINE_BYTES: Final = 2 * 1024 * 1024
+# The reader holds its rejected records in memory, outside its memory limit: past this many
+# errors in one file, the file fails (naming its first bad line) rather than the machine.
+MAX_REJECT_ERRORS: Final = 50_000
 # The reader's buffer: lines up to about this size are rejected by the reader itself; longer
 # ones are taken out before it reads the file (see _csv_lines.long_lines).
 READER_BUFFER_BYTES: Final = 16 * MAX_LINE_BYTES
@@ -30,8 +33,7 @@ _STRUCTURAL: Final = ("LINE SIZE OVER MAXIMUM", "TOO MANY COLUMNS", "MISSING COL
 class RejectError:
     """One row of DuckDB's reject_errors table."""
 
-    record: int  # the reader's record-based line: groups the errors of one record
-    byte_position: int  # within the record's first physical line
+    record: int  # the reader's record number (1 = the header): groups a record's errors
     column_index: int | None
     column_name: str | None
     error_type: str
@@ -41,7 +43,7 @@ class RejectError:
 
 @dataclass(frozen=True)
 class RejectedRecord:
-    byte_position: int
+    record: int  # the reader's record number (1 = the header)
     reason: str
     raw_text: str
 
@@ -91,7 +93,7 @@ def rejected_records(
         first = found[0]
         records.append(
             RejectedRecord(
-                byte_position=min(e.byte_position for e in found),
+                record=record,
                 reason="; ".join(reasons),
                 raw_text=clip_raw_text(first.csv_line),
             )

@@ -24,14 +24,15 @@ import duckdb
 import polars as pl
 
 from scarf_etl.normalize._csv_lines import (
-    LineCounter,
     blank_field_records,
     line_numbers_at,
     long_lines,
+    record_lines,
     without_spans,
 )
 from scarf_etl.normalize._rejects import (
     MAX_LINE_BYTES,
+    MAX_REJECT_ERRORS,
     READER_BUFFER_BYTES,
     RejectedWriter,
     RejectError,
@@ -47,6 +48,7 @@ DUCKDB_THREADS: Final = 2
 # Row keys are file position * stride + row index in the file's staging parquet.
 _FILE_STRIDE: Final = 1 << 40
 _STAGING_ROW_GROUP: Final = 100_000
+_SORTED_ROWS_LIMIT: Final = 200_000
 _DUCKDB_TYPES: Final[dict[pl.DataType, str]] = {
     pl.String(): "VARCHAR",
     pl.Float64(): "DOUBLE",
@@ -151,7 +153,7 @@ class _EventFile:
             f"delim = ',', quote = '\"', escape = '\"', columns = {{{columns}}}, "
             f"strict_mode = true, null_padding = false, force_not_null = ['time'], "
             f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {READER_BUFFER_BYTES}, "
-            f"store_rejects = true, "
+            f"store_rejects = true, rejects_limit = {MAX_REJECT_ERRORS}, "
             f"rejects_table = {_literal(self.rejects_table)}, "
             f"rejects_scan = {_literal(f'scans_{self.position}')})"
         )
@@ -254,14 +256,30 @@ def _stage(
     return target
 
 
-# One row per rejected record, in file order, its errors in column order.
-_REJECTED_RECORDS: Final = """
-    SELECT line, min(line_byte_position),
-        list((column_idx, column_name, error_type, error_message) ORDER BY column_idx),
-        any_value(csv_line)
-    FROM {rejects} GROUP BY line ORDER BY line
+# The reader's errors in file order; a record's errors are adjacent. A sort, not a GROUP BY:
+# it spills to disk, so a day whose every row is bad still fits the memory limit.
+_REJECT_ERRORS: Final = """
+    SELECT line, column_idx, column_name, error_type, csv_line, error_message
+    FROM {rejects} ORDER BY line, column_idx
 """
 _REJECT_BATCH: Final = 10_000
+
+
+def _fail_if_rejects_overflowed(connection: duckdb.DuckDBPyConnection, file: _EventFile) -> None:
+    """Past MAX_REJECT_ERRORS the reader stops recording errors (and would drop rows silently):
+    the file is not the export it claims to be."""
+    counted = connection.execute(f"SELECT count(*), min(line) FROM {file.rejects_table}").fetchone()
+    if counted is None or counted[0] < MAX_REJECT_ERRORS:
+        return
+    first = connection.execute(
+        f"SELECT error_type, column_name, error_message FROM {file.rejects_table} "
+        f"WHERE line = ? LIMIT 1",
+        [counted[1]],
+    ).fetchone()
+    raise NormalizeError(
+        f"{file.label}: {MAX_REJECT_ERRORS:,} or more values cannot be read; is it a Scarf event "
+        f"CSV? The first is its record {counted[1]}: {first}"
+    )
 
 
 def _write_rejected(
@@ -276,25 +294,32 @@ def _write_rejected(
         f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE __id_missing"
     ).fetchone()
     missing_ids = int(missing[0]) if missing else 0
+    _fail_if_rejects_overflowed(connection, file)
     rejected_lines: set[int] = set()
     read = 0
-    result = connection.execute(_REJECTED_RECORDS.format(rejects=file.rejects_table))
-    with file.readable.open("rb") as handle:
-        counter = LineCounter(handle)
-        while batch := result.fetchmany(_REJECT_BATCH):
-            errors = [
-                RejectError(record, position, index, column, kind, csv_line, message)
-                for record, position, details, csv_line in batch
-                for index, column, kind, message in details
-            ]
-            found = [
-                (counter.line_at(r.byte_position), r.reason, r.raw_text)
-                for r in rejected_records(errors, len(file.names), _KINDS)
-            ]
-            writer.write(file.label, found)
-            read += len(found)
-            if missing_ids:
-                rejected_lines.update(line for line, _, _ in found)
+    result = connection.execute(_REJECT_ERRORS.format(rejects=file.rejects_table))
+    pending: list[RejectError] = []  # the errors of a record the batch may cut in two
+    while True:
+        batch = result.fetchmany(_REJECT_BATCH)
+        errors = pending + [RejectError(*row) for row in batch]
+        pending = []
+        if batch and errors:
+            last = errors[-1].record
+            pending = [e for e in errors if e.record == last]
+            errors = [e for e in errors if e.record != last]
+        records = rejected_records(errors, len(file.names), _KINDS)
+        starts = record_lines(file.readable, [r.raw_text for r in records])
+        # A record whose text is not found (bytes the reader replaced) keeps the reader's number.
+        found = [
+            (line or r.record, r.reason, r.raw_text)
+            for line, r in zip(starts, records, strict=True)
+        ]
+        writer.write(file.label, found)
+        read += len(found)
+        if missing_ids:
+            rejected_lines.update(line for line, _, _ in found)
+        if not batch:
+            break
     too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
     writer.write(file.label, [(line, too_long, raw) for line, raw in file.long_records])
     if missing_ids:
@@ -349,6 +374,7 @@ _PARTITION: Final = """
             __row{suffix_column}), CAST({owner} AS VARCHAR) AS owner
         FROM staged {suffix_join}
         WHERE __in_window AND NOT __id_missing AND __row NOT IN (SELECT __row FROM dropped)
+        {order}
     ) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})
 """
 
@@ -409,6 +435,9 @@ def write_event_day(
                 owner=_literal(owner),
                 target=_literal(str(rows_path)),
                 row_group=_STAGING_ROW_GROUP,
+                # File order costs a sort: kept for small days (re-runs give the same file),
+                # not for big ones (row order is not part of the partition's contract).
+                order="ORDER BY __row" if staged_rows <= _SORTED_ROWS_LIMIT else "",
             )
         ).fetchone()
     finally:
