@@ -12,6 +12,7 @@ from test_normalize import V2_HEADER, event, run, write_csv
 
 from scarf_etl.lake import build_events_partition, lake_partition_file, rejected_partition_file
 from scarf_etl.normalize import NormalizeError, RawEventFile
+from scarf_etl.normalize._rejects import MAX_REJECT_ERRORS
 
 DAY = date(2026, 11, 1)
 
@@ -201,3 +202,10 @@ def test_v1_and_v2_files_of_one_day_share_one_partition(tmp_path: Path) -> None:
     hashed = sorted(i for i in by_id if i != "e1")
     assert hashed[1] == hashed[0] + "-1" and by_id[hashed[0]] == "c1"
     assert lake.schema["time"] == pl.Datetime("us", "UTC") and set(lake["owner"]) == {"me"}
+
+
+def test_a_file_of_nothing_but_bad_rows_fails_naming_it(tmp_path: Path) -> None:
+    rows = [event(id=f"e{i}", time="never") for i in range(MAX_REJECT_ERRORS + 10)]
+    path = write_csv(tmp_path / "pkg-9.csv", V2_HEADER, rows)
+    with pytest.raises(NormalizeError, match=r"pkg-9\.csv: 50,000 or more values"):
+        run([RawEventFile(path, None)])
