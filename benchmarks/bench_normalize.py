@@ -1,11 +1,19 @@
-"""Time normalize + parquet write + DuckDB load of one day, and its peak memory.
+"""One event day through the lake and into DuckDB, against DuckDB reading the same CSV.
 
-    .venv/bin/python benchmarks/bench_normalize.py [--rows 100000 1000000 2000000] [--runs 3]
+    .venv/bin/python benchmarks/bench_normalize.py [--rows 2000000 4000000 8000000 10000000]
+        [--runs 3] [--big-runs 1]
 
-Each measured run is a fresh subprocess that reports its own peak RSS (VmHWM, Linux). Not
-ru_maxrss: Linux carries it over from the parent across fork + exec, so a child of this
-(generator-sized) process would report at least the parent's size.
-The CSVs are generated with polars (v2 layout, ids, quoted user agents, ~2% duplicates).
+For each size, on the same generated CSV (v2 layout, ids, quoted user agents, ~2% duplicate
+rows), in alternation, each run a fresh subprocess:
+- ours: `build_events_partition` (normalize + lake write) then the load the warehouse does,
+  minus its keys: `INSERT INTO t SELECT * FROM read_parquet(<lake file>)` into a DuckDB file;
+- baseline: `CREATE TABLE t AS SELECT * FROM read_csv(<csv>)` into a DuckDB file: the physical
+  floor of "CSV text -> typed columns in DuckDB" on this machine.
+Printed: medians of wall seconds, CPU seconds (the child's own user + system time) and peak RSS
+(the child's VmHWM: not ru_maxrss, which Linux carries over from this generator-sized parent
+across fork + exec), and ours / baseline for wall and CPU. Ours also prints its peak RSS after
+normalize + lake write, before the load (whose DuckDB connection runs without a memory limit).
+Sizes of 8M rows and more run `--big-runs` times (1 by default) to keep the session short.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -24,25 +33,53 @@ import polars as pl
 from scarf_etl.schemas import EVENT_COLUMNS
 
 DAY = "2026-11-01"
-RUN_ONE = """
+BIG_ROWS = 8_000_000
+_REPORT = """
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_utime + usage.ru_stime)
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+"""
+OURS = (
+    """
 import sys
 from datetime import date
 from pathlib import Path
-from scarf_etl.lake import build_events_partition, lake_partition_file, rejected_partition_file
+import duckdb
+from scarf_etl.lake import build_events_partition, lake_partition_file
 from scarf_etl.normalize import RawEventFile
-from scarf_etl.warehouse import Warehouse
 data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
 day = date(2026, 11, 1)
 stats = build_events_partition([RawEventFile(raw, "pk")], table="package_events", day=day,
                                owner="bench", data_dir=data_dir)
-warehouse = Warehouse(data_dir / "warehouse.duckdb")
-warehouse.ensure_schema()
-loaded = warehouse.load_partition("package_events", day, "bench",
-                                  lake_partition_file(data_dir, "package_events", day),
-                                  rejected_partition_file(data_dir, "package_events", day))
-print(stats.rows_in, stats.duplicates, stats.rows_out, loaded)
-print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+normalize_peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
+lake = str(lake_partition_file(data_dir, "package_events", day))
+with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+    connection.execute("SET enable_progress_bar = false")
+    connection.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?) LIMIT 0", [lake])
+    connection.execute("INSERT INTO t SELECT * FROM read_parquet(?)", [lake])
+    loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
+print(f"in {stats.rows_in:,} dup {stats.duplicates:,} rejected {stats.rejected:,} "
+      f"out {stats.rows_out:,} loaded {loaded:,}; peak RSS before the load "
+      f"{int(normalize_peak) / 1024:,.0f} MiB")
 """
+    + _REPORT
+)
+BASELINE = (
+    """
+import sys
+from pathlib import Path
+import duckdb
+data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
+data_dir.mkdir(parents=True)
+with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+    connection.execute("SET enable_progress_bar = false")
+    connection.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(raw)])
+    loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
+print(f"loaded {loaded:,}")
+"""
+    + _REPORT
+)
 
 
 def generate(path: Path, rows: int) -> None:
@@ -84,42 +121,69 @@ def generate(path: Path, rows: int) -> None:
     frame.write_csv(path)
 
 
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    peak_mib: float
+    output: str
+
+
+def run_child(script: str, data_dir: Path, raw: Path) -> Run:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(data_dir), str(raw)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{result.stderr[-3000:]}")
+    *lines, cpu, peak_kib = result.stdout.strip().splitlines()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return Run(wall, float(cpu), int(peak_kib) / 1024, " ".join(lines))
+
+
 def measure(rows: int, runs: int, workdir: Path) -> None:
     raw = workdir / f"events-{rows}.csv"
     generate(raw, rows)
     size_mb = raw.stat().st_size / 1e6
-    seconds: list[float] = []
-    peaks: list[float] = []
+    ours: list[Run] = []
+    base: list[Run] = []
     for run in range(runs):
-        data_dir = workdir / f"data-{rows}-{run}"
-        started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-c", RUN_ONE, str(data_dir), str(raw)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        seconds.append(time.perf_counter() - started)
-        *lines, peak_kib = result.stdout.strip().splitlines()
-        peaks.append(int(peak_kib) / 1024)
-        output = " ".join(lines)
-        shutil.rmtree(data_dir)
+        ours.append(run_child(OURS, workdir / f"ours-{run}", raw))
+        base.append(run_child(BASELINE, workdir / f"base-{run}", raw))
+    raw.unlink()
+
+    def median(values: list[Run], field: str) -> float:
+        return statistics.median(getattr(r, field) for r in values)
+
+    wall, cpu, peak = median(ours, "wall"), median(ours, "cpu"), median(ours, "peak_mib")
+    base_wall, base_cpu = median(base, "wall"), median(base, "cpu")
     print(
-        f"{rows:>9,} rows ({size_mb:,.0f} MB CSV): median {statistics.median(seconds):.2f} s "
-        f"over {runs} runs, peak RSS median {statistics.median(peaks):,.0f} MB "
-        f"(max {max(peaks):,.0f})  [rows_in dup out loaded: {output}]",
+        f"{rows:>10,} rows ({size_mb:,.0f} MB CSV), median of {runs}: "
+        f"ours {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {peak:,.0f} MiB "
+        f"(max {max(r.peak_mib for r in ours):,.0f}) | "
+        f"DuckDB read_csv {base_wall:.2f} s wall, {base_cpu:.2f} s CPU, "
+        f"peak RSS {median(base, 'peak_mib'):,.0f} MiB | "
+        f"ratio wall {wall / base_wall:.2f}x, CPU {cpu / base_cpu:.2f}x  [{ours[0].output}]",
         flush=True,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[2_000_000, 4_000_000, 8_000_000, 10_000_000]
+    )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--big-runs", type=int, default=1, help=f"runs at >= {BIG_ROWS:,} rows")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scarf-bench-") as workdir:
         for rows in sorted(options.rows):
-            measure(rows, options.runs, Path(workdir))
+            runs = options.big_runs if rows >= BIG_ROWS else options.runs
+            measure(rows, runs, Path(workdir))
 
 
 if __name__ == "__main__":

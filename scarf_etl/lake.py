@@ -16,17 +16,14 @@ import pyarrow.parquet as pq
 from scarf_etl.normalize import (
     NormalizeStats,
     RawEventFile,
-    finish_events,
     normalize_aggregate_files,
-    plan_events,
+    write_event_day,
 )
 from scarf_etl.schemas import AGGREGATES_TABLE, EVENT_TABLES
 
 LAKE_DIR: Final = "lake"
 REJECTED_DIR: Final = "rejected_rows"
 PARTITION_FILE: Final = "part-0.parquet"
-# Rows per row group of the lake and staging files: bounds what a streaming writer buffers.
-STAGING_ROW_GROUP: Final = 100_000
 
 
 def lake_partition_file(data_dir: Path, table: str, day: date) -> Path:
@@ -77,40 +74,35 @@ def build_events_partition(
 ) -> NormalizeStats:
     """Normalize a day's raw event files into one lake partition and its rejected-rows file.
 
-    Each raw file is parsed once, streamed into a temporary typed parquet file next to the
-    partition; counts, rejects, duplicates and the partition itself are then read from those
-    columnar files, so neither the CSV text nor the day's rows are ever held whole.
+    Each raw file is read once, by DuckDB under a memory limit (spilling to a staging folder
+    next to the partition), so memory stays flat however big the day.
     Both files are (re)written on every call, even when empty, so a re-run replaces them.
     Raises NormalizeError for a file that is not an event CSV, ValueError for an unknown table.
     """
     if table not in EVENT_TABLES:
         raise ValueError(f"not an event table: {table!r}")
     labels = [_source_label(f.path, data_dir) for f in files]
-    plan = plan_events(files, table=table, day=day, owner=owner, source_labels=labels)
     target = lake_partition_file(data_dir, table, day)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging:
-        staged: list[pl.LazyFrame] = []
-        for position, file in enumerate(plan.files):
-            path = Path(staging) / f"file-{position}.parquet"
-            # Fast compression: these files live for one call.
-            file.staged.sink_parquet(
-                path, compression="lz4", row_group_size=STAGING_ROW_GROUP, engine="streaming"
+    rejected_target = rejected_partition_file(data_dir, table, day)
+    temporary, rejected_temporary = _temporary_sibling(target), _temporary_sibling(rejected_target)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging:
+            stats = write_event_day(
+                files,
+                table=table,
+                day=day,
+                owner=owner,
+                source_labels=labels,
+                rows_path=temporary,
+                rejected_path=rejected_temporary,
+                staging=Path(staging),
             )
-            staged.append(pl.scan_parquet(path))
-        normalized = finish_events(plan, staged)
-        write_parquet_atomic(normalized.rows, target)
-        write_parquet_atomic(normalized.rejected, rejected_partition_file(data_dir, table, day))
-        counts = normalized.counts.collect(engine="streaming").row(0, named=True)
-    rows_out = read_partition_rows(target)
-    return NormalizeStats(
-        rows_in=counts["rows_in"],
-        duplicates=counts["kept"] - rows_out,
-        out_of_window=counts["out_of_window"],
-        rejected=counts["rejected"],
-        rows_out=rows_out,
-        extra_columns=normalized.extra_columns,
-    )
+        os.replace(temporary, target)
+        os.replace(rejected_temporary, rejected_target)
+    finally:
+        temporary.unlink(missing_ok=True)
+        rejected_temporary.unlink(missing_ok=True)
+    return stats
 
 
 def build_aggregates_partition(

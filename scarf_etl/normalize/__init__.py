@@ -1,8 +1,9 @@
 """Raw Scarf exports -> typed polars frames. Pure: no network, no Dagster, no writes.
 
 One job per module: `parsing` (export text -> typed values), `_csv_lines` (physical lines of a
-CSV: line numbers, field counts, raw text), `events` (a day's event CSVs -> the lake partition
-and rejected rows), `aggregates` (a day's NDJSON aggregates), `results` (the error and stats
+CSV: line numbers, field counts, raw text), `_rejects` (the CSV reader's rejected records ->
+reasons), `events` (a day's event CSVs -> the lake partition file and rejected rows, via
+DuckDB's CSV reader), `aggregates` (a day's NDJSON aggregates), `results` (the error and stats
 they report). Dependencies flow one way: events and aggregates use the shared modules.
 """
 
@@ -12,22 +13,17 @@ from scarf_etl.normalize.aggregates import (
     normalize_aggregates,
 )
 from scarf_etl.normalize.events import (
-    EventDayPlan,
-    EventFilePlan,
     NormalizedEvents,
     RawEventFile,
     empty_events_frame,
-    finish_events,
     normalize_events,
-    plan_events,
     read_event_header,
+    write_event_day,
 )
 from scarf_etl.normalize.parsing import column_name, parse_utc_time
 from scarf_etl.normalize.results import NormalizeError, NormalizeStats
 
 __all__ = [
-    "EventDayPlan",
-    "EventFilePlan",
     "NormalizeError",
     "NormalizeStats",
     "NormalizedAggregates",
@@ -35,11 +31,10 @@ __all__ = [
     "RawEventFile",
     "column_name",
     "empty_events_frame",
-    "finish_events",
     "normalize_aggregate_files",
     "normalize_aggregates",
     "normalize_events",
     "parse_utc_time",
-    "plan_events",
     "read_event_header",
+    "write_event_day",
 ]

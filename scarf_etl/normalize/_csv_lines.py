@@ -1,129 +1,261 @@
-"""Physical lines of a CSV file: the map between record indexes and line numbers, rows with
-a wrong field count, and the raw text of (rejected) records."""
+"""Physical lines of a CSV file: line numbers from byte offsets, field counts of raw records,
+and the rare records that must be found by reading the file line by line."""
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
+import csv
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
-import polars as pl
+import numpy as np
+import numpy.typing as npt
 
-_LINE: Final = "__line_number"
-# A quoted CSV field, to count a line's separators outside quotes.
-_QUOTED_FIELD: Final = r'"(?:[^"]|"")*"'
-# A byte that never appears in CSV text, so polars hands each physical line over whole.
-_NO_SEPARATOR: Final = "\x00"
-
-
-def _scan_physical_lines(path: Path) -> pl.LazyFrame:
-    """Each physical line of the file with its 1-based number (CR of CRLF removed)."""
-    return (
-        pl.scan_csv(
-            path,
-            has_header=False,
-            separator=_NO_SEPARATOR,
-            quote_char=None,
-            schema={"text": pl.String},
-            truncate_ragged_lines=True,
-            empty_string_is_null=False,
-            encoding="utf8-lossy",
-            low_memory=True,
-        )
-        .with_row_index(_LINE, offset=1)
-        .with_columns(pl.col("text").fill_null("").str.strip_chars_end("\r"))
-    )
+# Bytes read at a time when counting newlines: memory stays flat whatever the file.
+_CHUNK_BYTES: Final = 8 << 20
+# A rejected record's raw text is kept up to this many characters (an oversized line is the
+# reason it was rejected; the warehouse need not hold all of it).
+RAW_TEXT_LIMIT: Final = 64 * 1024
 
 
-@dataclass(frozen=True)
-class _LineMap:
-    """Record index <-> physical line number of one file, from its multi-line records only.
+def line_numbers_at(path: Path, offsets: Iterable[int]) -> dict[int, int]:
+    """Byte offset -> 1-based physical line number, in one streaming pass over the file."""
+    wanted = sorted(set(offsets))
+    found: dict[int, int] = {}
+    newlines, position = 0, 0
+    with path.open("rb") as handle:
+        for offset in wanted:
+            while position < offset and (
+                piece := handle.read(min(_CHUNK_BYTES, offset - position))
+            ):
+                newlines += piece.count(b"\n")
+                position += len(piece)
+            found[offset] = newlines + 1
+    return found
 
-    A record's first line is 2 (after the header) + its index + the embedded newlines of the
-    records before it; the records holding newlines are few, so the map stays small and no
-    order-dependent running sum over the whole day is needed.
+
+def clip_raw_text(text: str) -> str:
+    """A record's raw text without its line ending, clipped to RAW_TEXT_LIMIT characters."""
+    text = text.strip("\r\n")
+    if len(text) <= RAW_TEXT_LIMIT:
+        return text
+    return f"{text[:RAW_TEXT_LIMIT]}... [clipped: {len(text):,} characters in all]"
+
+
+def count_fields(raw: str) -> int | None:
+    """How many fields a raw CSV record holds, or None if it does not parse as one record."""
+    try:
+        rows = list(csv.reader([raw.strip("\r\n")], strict=True))
+    except csv.Error:
+        return None
+    return len(rows[0]) if len(rows) == 1 else None
+
+
+def _records(lines: Iterable[str], consumed: list[str]) -> Iterator[list[str]]:
+    """csv.reader over `lines`, leaving in `consumed` the physical lines of the last record
+    (csv.reader pulls a line at a time, and more only inside a quoted field)."""
+
+    def tracked() -> Iterator[str]:
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    return csv.reader(tracked())
+
+
+def blank_field_records(
+    path: Path, field: int, skip_lines: Collection[int]
+) -> list[tuple[int, str]]:
+    """(first line, raw text) of each record after the header whose `field` is blank, except
+    records starting on a line in `skip_lines` (already set aside for another reason).
+
+    Reads the whole file in Python: called only when such records are known to exist.
     """
-
-    records: tuple[int, ...]  # sorted indexes of records holding newlines
-    newlines: tuple[int, ...]  # their embedded newline counts
-    newlines_before: tuple[int, ...]  # total embedded newlines of the records before each
-
-    @classmethod
-    def of(cls, multi_line: pl.DataFrame) -> _LineMap:
-        pairs = sorted((int(r), int(n)) for r, n in multi_line.iter_rows())
-        before = [0]
-        for _, count in pairs:
-            before.append(before[-1] + count)
-        return cls(tuple(r for r, _ in pairs), tuple(n for _, n in pairs), tuple(before[:-1]))
-
-    def first_line(self, record: int) -> int:
-        at = bisect.bisect_left(self.records, record)
-        shift = self.newlines_before[at] if at < len(self.records) else self._total()
-        return 2 + record + shift
-
-    def extra_lines(self, record: int) -> int:
-        at = bisect.bisect_left(self.records, record)
-        return self.newlines[at] if at < len(self.records) and self.records[at] == record else 0
-
-    def record_on_single_line(self, line: int) -> int | None:
-        """The record that is exactly physical line `line`, or None if that line is part of a
-        multi-line record."""
-        low, high = 0, len(self.records)
-        while low < high:  # the last multi-line record starting at or before `line`
-            middle = (low + high) // 2
-            if self.first_line(self.records[middle]) <= line:
-                low = middle + 1
-            else:
-                high = middle
-        if low == 0:
-            return line - 2
-        start = self.first_line(self.records[low - 1])
-        end = start + self.newlines[low - 1]
-        if line <= end:
-            return None
-        return line - 2 - self.newlines_before[low - 1] - self.newlines[low - 1]
-
-    def _total(self) -> int:
-        return (self.newlines_before[-1] + self.newlines[-1]) if self.records else 0
+    skipped = set(skip_lines)
+    found: list[tuple[int, str]] = []
+    consumed: list[str] = []
+    line = 1
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        records = _records(handle, consumed)
+        index = -1
+        while True:
+            index += 1
+            try:
+                fields = next(records)
+            except StopIteration:
+                break
+            except csv.Error:
+                # A record the csv module cannot read (e.g. a field over its size limit): the
+                # CSV reader set it aside already.
+                fields = []
+            first, text = line, "".join(consumed)
+            line += len(consumed)
+            consumed.clear()
+            if index == 0 or not fields or first in skipped:
+                continue
+            if field >= len(fields) or not fields[field].strip():
+                found.append((first, clip_raw_text(text)))
+    return found
 
 
-def _wrong_field_counts(path: Path, expected: int, lines: _LineMap) -> dict[int, str]:
-    """Record index -> reason, for single-line records whose field count is not `expected`.
+# Every aligned window of this many bytes is probed for a newline: a physical line of twice
+# this length or more always covers a window without one.
+_PROBE_WINDOW: Final = 8 << 20
+_PROBE_PIECE: Final = 64 * 1024
 
-    polars fills short rows without a word, so field counts are checked on the physical lines;
-    lines of multi-line records are skipped (their too-many-fields case is caught by the
-    overflow column).
+
+def _has_newline(handle: BinaryIO, start: int, length: int) -> bool:
+    handle.seek(start)
+    remaining = length
+    while remaining > 0:
+        piece = handle.read(min(_PROBE_PIECE, remaining))
+        if not piece:
+            return True  # the end of the file ends the line
+        if b"\n" in piece:
+            return True
+        remaining -= len(piece)
+    return False
+
+
+def _line_start(handle: BinaryIO, at: int) -> int:
+    """The offset just after the last newline before `at` (0 if none)."""
+    position = at
+    while position > 0:
+        begin = max(0, position - _PROBE_PIECE)
+        handle.seek(begin)
+        piece = handle.read(position - begin)
+        found = piece.rfind(b"\n")
+        if found >= 0:
+            return begin + found + 1
+        position = begin
+    return 0
+
+
+def _line_end(handle: BinaryIO, at: int) -> int:
+    """The offset of the first newline at or after `at` (the file size if none)."""
+    handle.seek(at)
+    position = at
+    while piece := handle.read(_PROBE_PIECE):
+        found = piece.find(b"\n")
+        if found >= 0:
+            return position + found
+        position += len(piece)
+    return position
+
+
+def long_lines(path: Path) -> list[tuple[int, int]]:
+    """(start, end) byte spans of physical lines of at least 8 MiB (up to the newline).
+
+    Cheap: one small read per 8 MiB window. Such lines need handling before DuckDB's CSV
+    reader, which drops records longer than its buffer without reporting them.
     """
-    text = pl.col("text")
-    fields = text.str.replace_all(_QUOTED_FIELD, "").str.count_matches(",", literal=True) + 1
-    suspects = (
-        _scan_physical_lines(path)
-        .filter((pl.col(_LINE) > 1) & (text != ""))
-        .select(_LINE, fields.alias("fields"))
-        .filter(pl.col("fields") != expected)
-        .collect(engine="streaming")
-    )
-    wrong: dict[int, str] = {}
-    for line, count in suspects.iter_rows():
-        record = lines.record_on_single_line(int(line))
-        if record is not None:
-            wrong[record] = f"wrong field count: expected {expected}, got {count}"
-    return wrong
+    spans: list[tuple[int, int]] = []
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        for window in range(0, size, _PROBE_WINDOW):
+            if spans and window < spans[-1][1]:
+                continue
+            if _has_newline(handle, window, min(_PROBE_WINDOW, size - window)):
+                continue
+            spans.append((_line_start(handle, window), _line_end(handle, window)))
+    return spans
 
 
-def _raw_records(path: Path, spans: Sequence[tuple[int, int]]) -> dict[int, str]:
-    """First line number -> the record's raw text, for the (few) rejected records."""
-    needed = sorted({start + k for start, extra in spans for k in range(extra + 1)})
-    lines = dict(
-        _scan_physical_lines(path)
-        .filter(pl.col(_LINE).is_in(needed))
-        .select(_LINE, "text")
-        .collect(engine="streaming")
-        .iter_rows()
-    )
-    return {
-        start: "\n".join(lines.get(start + k, "") for k in range(extra + 1))
-        for start, extra in spans
-    }
+def without_spans(path: Path, spans: Sequence[tuple[int, int]], target: Path) -> list[str]:
+    """Copy `path` to `target` with each span's bytes removed (its newline kept, so line
+    numbers stay the same and the emptied line reads as blank); return each span's text,
+    clipped."""
+    texts: list[str] = []
+    with path.open("rb") as source, target.open("wb") as out:
+        position = 0
+        for start, end in spans:
+            _copy_range(source, out, position, start)
+            source.seek(start)
+            head = source.read(min(end - start, RAW_TEXT_LIMIT))
+            text = head.decode("utf-8", errors="replace").strip("\r\n")
+            if end - start > len(head):
+                text += f"... [clipped: {end - start:,} bytes in all]"
+            texts.append(text)
+            position = end
+        _copy_range(source, out, position, None)
+    return texts
+
+
+def _copy_range(source: BinaryIO, out: BinaryIO, start: int, end: int | None) -> None:
+    source.seek(start)
+    remaining = None if end is None else end - start
+    while remaining is None or remaining > 0:
+        piece = source.read(_CHUNK_BYTES if remaining is None else min(_CHUNK_BYTES, remaining))
+        if not piece:
+            return
+        out.write(piece)
+        if remaining is not None:
+            remaining -= len(piece)
+
+
+_PREFIX_BYTES: Final = 16
+_COMPARED_BYTES: Final = 4096
+_NEWLINE: Final = ord("\n")
+_RETURN: Final = ord("\r")
+
+
+def _line_head(text: bytes) -> bytes:
+    """A record's first bytes, up to its first line end, padded: its key among the records."""
+    head = text[:_PREFIX_BYTES]
+    for end in (b"\n", b"\r"):
+        head = head.split(end, 1)[0]
+    return head.ljust(_PREFIX_BYTES, b"\0")
+
+
+def _line_heads(body: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.void]:
+    padded = np.concatenate((body, np.zeros(_PREFIX_BYTES, dtype=np.uint8)))
+    heads = padded[starts[:, None] + np.arange(_PREFIX_BYTES)]
+    ended = np.cumsum((heads == _NEWLINE) | (heads == _RETURN), axis=1) > 0
+    heads[ended] = 0
+    return np.ascontiguousarray(heads).view(f"V{_PREFIX_BYTES}").ravel()
+
+
+def record_lines(path: Path, texts: Sequence[str]) -> list[int | None]:
+    """The physical line where each record starts, for records given by their raw text in file
+    order (the CSV reader's own line numbers drift across its buffers). One forward,
+    vectorized pass over the file, stopping after the last record found; None for a text not
+    found (e.g. one whose invalid bytes the reader replaced)."""
+    # The first bytes suffice to tell records apart, and survive the clipping of long texts.
+    wanted = [t.lstrip("\r\n").encode("utf-8")[:_COMPARED_BYTES] for t in texts]
+    found: list[int | None] = [None] * len(wanted)
+    if not wanted:
+        return found
+    keys = np.array(sorted({_line_head(w) for w in wanted}), dtype=f"V{_PREFIX_BYTES}")
+    at, newlines, in_quotes, at_start, carry = 0, 0, np.uint8(0), True, b""
+    with path.open("rb") as handle:
+        while at < len(wanted):
+            fresh = handle.read(_CHUNK_BYTES)
+            data = carry + fresh
+            cut = len(data) if not fresh else data.rfind(b"\n") + 1  # whole lines only
+            body_bytes, carry = data[:cut], data[cut:]
+            if not body_bytes:
+                if not fresh:
+                    break
+                continue
+            body = np.frombuffer(body_bytes, dtype=np.uint8)
+            inside = np.bitwise_xor.accumulate(body == ord('"'), dtype=np.uint8) ^ in_quotes
+            newline_at = np.flatnonzero(body == _NEWLINE)
+            separators = newline_at[inside[newline_at] == 0]
+            starts = separators.astype(np.int64) + 1
+            if at_start:
+                starts = np.concatenate((np.zeros(1, dtype=np.int64), starts))
+            starts = starts[starts < len(body)]
+            lines = newlines + np.searchsorted(newline_at, starts) + 1
+            for index in np.flatnonzero(np.isin(_line_heads(body, starts), keys)):
+                start = int(starts[index])
+                if body_bytes[start : start + len(wanted[at])] == wanted[at][: len(body) - start]:
+                    found[at] = int(lines[index])
+                    at += 1
+                    if at == len(wanted):
+                        break
+            newlines += len(newline_at)
+            in_quotes = np.uint8(inside[-1])
+            at_start = bool(len(separators)) and int(separators[-1]) == len(body) - 1
+            if not fresh:
+                break
+    return found

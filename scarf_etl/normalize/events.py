@@ -1,31 +1,66 @@
-"""Raw Scarf event CSVs -> typed polars frames. Pure: no network, no Dagster, no writes.
+"""Raw Scarf event CSVs -> one typed parquet file per day, plus the rejected rows. No network,
+no Dagster; writes only the files its caller names.
 
-Event CSVs are scanned lazily with every column as String, then cast; a row whose cast fails,
-whose field count is wrong or whose `time` is missing is set aside with the reason and its raw
-text instead of failing the file. Nothing here holds a day's rows as Python objects, except for
-exports without an `id` column (legacy v1), whose row hashes go through hashlib in batches.
+DuckDB's CSV reader does the heavy part once per file: it parses and types each record and sets
+aside, with its byte position and raw text, every record it cannot read (wrong field count,
+oversized, unterminated quote, not UTF-8, a value that does not cast). Rows go to a staging
+parquet file in file order; duplicates are then found on the ids alone and the partition is
+written from the staging files (row order within the partition is not kept). DuckDB runs under
+a memory limit and spills to the staging folder, so memory stays flat however big the day.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import polars as pl
 
-from scarf_etl.normalize._csv_lines import _LineMap, _raw_records, _wrong_field_counts
-from scarf_etl.normalize.parsing import _stable_digest, _typed_column, column_name
-from scarf_etl.normalize.results import NormalizeError
-from scarf_etl.schemas import (
-    EVENT_COLUMNS,
-    EVENT_TABLE_COLUMNS,
-    EVENT_TABLES,
-    REJECTED_COLUMNS,
+from scarf_etl.normalize._csv_lines import (
+    blank_field_records,
+    line_numbers_at,
+    long_lines,
+    record_lines,
+    without_spans,
 )
+from scarf_etl.normalize._rejects import (
+    MAX_LINE_BYTES,
+    MAX_REJECT_ERRORS,
+    READER_BUFFER_BYTES,
+    RejectedWriter,
+    RejectError,
+    rejected_records,
+)
+from scarf_etl.normalize.parsing import column_name
+from scarf_etl.normalize.results import NormalizeError, NormalizeStats
+from scarf_etl.schemas import EVENT_COLUMNS, EVENT_TABLE_COLUMNS, EVENT_TABLES, REJECTED_COLUMNS
+
+# DuckDB's own budget; the process stays under ~0.7 GB with polars and Python around it.
+DUCKDB_MEMORY_LIMIT: Final = "300MB"
+DUCKDB_THREADS: Final = 2
+# Row keys are file position * stride + row index in the file's staging parquet.
+_FILE_STRIDE: Final = 1 << 40
+_STAGING_ROW_GROUP: Final = 100_000
+_SORTED_ROWS_LIMIT: Final = 200_000
+_DUCKDB_TYPES: Final[dict[pl.DataType, str]] = {
+    pl.String(): "VARCHAR",
+    pl.Float64(): "DOUBLE",
+    pl.Boolean(): "BOOLEAN",
+    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
+    pl.Date(): "DATE",
+}
+_KINDS: Final = {
+    name: {"DOUBLE": "a number", "BOOLEAN": "a boolean", "TIMESTAMPTZ": "a timestamp"}[kind]
+    for name, dtype in EVENT_COLUMNS.items()
+    if (kind := _DUCKDB_TYPES[dtype]) != "VARCHAR"
+}
 
 
 @dataclass(frozen=True)
@@ -36,28 +71,12 @@ class RawEventFile:
 
 @dataclass(frozen=True)
 class NormalizedEvents:
-    """A day's events as lazy plans plus the (small) rejected rows, ready to be written."""
+    """A day's events held in memory (for tests and small days; the lake streams instead)."""
 
     rows: pl.LazyFrame  # typed, in-window, de-duplicated: the lake partition
-    counts: pl.LazyFrame  # one row: rows_in, rejected, out_of_window, kept_before_dedup
+    counts: pl.LazyFrame  # one row: rows_in, rejected, out_of_window, kept
     rejected: pl.DataFrame  # REJECTED_COLUMNS
     extra_columns: tuple[str, ...]
-
-
-# A sentinel column one past the header: holds a value only when a row has too many fields,
-# which polars would otherwise truncate silently.
-_OVERFLOW: Final = "__overflow"
-_REASON: Final = "__reason"
-_NEWLINES: Final = "__newlines"
-_KEY: Final = "__key"
-_FILE: Final = "__file"
-_ROW: Final = "__row"
-_RAGGED: Final = "__wrong_field_count"
-_SUFFIX: Final = "__id_suffix"
-# Row keys are file position * stride + record index: unique across a day's files.
-_FILE_STRIDE: Final = 1 << 40
-_RECORD: Final = "__record"
-_IN_WINDOW: Final = "__in_window"
 
 
 def read_event_header(path: Path) -> list[str] | None:
@@ -65,8 +84,11 @@ def read_event_header(path: Path) -> list[str] | None:
 
     Raises NormalizeError when the first line is not an event CSV header.
     """
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        first = next(csv.reader(handle), None)
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            first = next(csv.reader(handle), None)
+    except csv.Error as error:
+        raise NormalizeError(f"{path} is not a Scarf event CSV: line 1: {error}") from error
     if not first:
         return None
     names = [column_name(cell, i) for i, cell in enumerate(first)]
@@ -80,236 +102,357 @@ def read_event_header(path: Path) -> list[str] | None:
     return names
 
 
-@dataclass(frozen=True)
-class EventFilePlan:
-    """One raw event file, ready to be staged: its typed records as a lazy CSV scan."""
-
-    raw: RawEventFile
-    names: tuple[str, ...]
-    label: str
-    has_id: bool
-    staged: pl.LazyFrame  # STAGED layout: typed columns + _KEY, _REASON, _RECORD, _NEWLINES
-
-
-@dataclass(frozen=True)
-class EventDayPlan:
-    """A day's event files, planned: what `finish_events` needs besides the staged rows."""
-
-    table: str
-    day: date
-    owner: str
-    files: tuple[EventFilePlan, ...]
-    extra_columns: tuple[str, ...]
-
-
-def _staged_event_file(raw: RawEventFile, names: list[str], extras: list[str]) -> pl.LazyFrame:
-    """One raw file -> one row per non-blank record: typed columns in the canonical order,
-    the event key (the export's id, or a content hash), the cast/parse reasons, the record
-    index and its embedded newline count. Streams: nothing here depends on row order."""
-    schema = {name: pl.String() for name in names} | {_OVERFLOW: pl.String()}
-    scanned = pl.scan_csv(
-        raw.path,
-        has_header=False,
-        skip_rows=1,
-        schema=schema,
-        missing_columns="insert",
-        truncate_ragged_lines=True,
-        encoding="utf8-lossy",
-        low_memory=True,
-    ).with_row_index(_RECORD)
-    # A blank line parses as an all-null record; it is not an event.
-    scanned = scanned.filter(~pl.all_horizontal([pl.col(n).is_null() for n in names]))
-    # polars reads a quoted empty field ("") as an empty string; the warehouse wants NULL for
-    # both spellings of an empty value.
-    scanned = scanned.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
-
-    reasons: list[pl.Expr] = [
-        pl.when(pl.col(_OVERFLOW).is_not_null()).then(
-            pl.lit(f"too many fields: expected {len(names)}")
-        ),
-    ]
-    typed: dict[str, pl.Expr] = {}
-    for name in EVENT_COLUMNS:
-        if name not in names:
-            typed[name] = pl.lit(None, dtype=EVENT_COLUMNS[name])
-            continue
-        value, reason = _typed_column(name, pl.col(name))
-        typed[name] = value
-        if reason is not None:
-            reasons.append(reason)
-
-    if "id" in names:
-        key = pl.col("id").str.strip_chars()
-        reasons.append(pl.when(key.is_null() | (key == "")).then(pl.lit("id: missing")))
-    else:
-        # No id: a hash of the row's text (canonical column order, so v1 and v2 layouts agree);
-        # its ordinal among identical rows is added in finish_events.
-        content_columns = [n for n in EVENT_COLUMNS if n != "id"] + sorted(extras)
-        content = pl.concat_str(
-            [pl.lit(raw.package_id or "")]
-            + [pl.col(n).fill_null("") if n in names else pl.lit("") for n in content_columns],
-            separator="\x1f",
-        )
-        key = content.map_batches(_stable_digest, return_dtype=pl.String, is_elementwise=True)
-
-    newlines = pl.sum_horizontal(
-        [pl.col(n).str.count_matches("\n", literal=True).fill_null(0) for n in names]
-    )
-    return scanned.select(
-        key.alias(_KEY),
-        typed["time"].dt.date().alias("event_date"),
-        pl.lit(raw.package_id, dtype=pl.String).alias("package_id"),
-        *[typed[n].alias(n) for n in EVENT_COLUMNS if n != "id"],
-        *[
-            (pl.col(n) if n in names else pl.lit(None, dtype=pl.String)).alias(n)
-            for n in sorted(extras)
-        ],
-        pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(_REASON),
-        pl.col(_RECORD).cast(pl.Int64),
-        newlines.cast(pl.Int64).alias(_NEWLINES),
-    )
-
-
 def empty_events_frame(extras: Sequence[str] = ()) -> pl.DataFrame:
     """A zero-row frame with the lake layout of an event partition."""
     schema = dict(EVENT_TABLE_COLUMNS) | {n: pl.String() for n in sorted(extras)}
     return pl.DataFrame(schema=schema)
 
 
-def plan_events(
+def _literal(value: str | None) -> str:
+    """A SQL string literal. DuckDB binds no parameters inside COPY or read_csv options."""
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column_type(name: str) -> str:
+    return _DUCKDB_TYPES[EVENT_COLUMNS[name]] if name in EVENT_COLUMNS else "VARCHAR"
+
+
+@dataclass(frozen=True)
+class _EventFile:
+    raw: RawEventFile
+    label: str
+    position: int
+    names: tuple[str, ...]
+    # What the CSV reader reads: the raw file, or a staging copy without its over-long lines.
+    readable: Path
+    long_records: tuple[tuple[int, str], ...] = ()  # (line, raw text) of those lines
+
+    @property
+    def has_id(self) -> bool:
+        return "id" in self.names
+
+    @property
+    def rejects_table(self) -> str:
+        return f"rejects_{self.position}"
+
+    def read_csv(self) -> str:
+        """The read_csv call: every column typed by name, bad records set aside."""
+        columns = ", ".join(
+            f"{_literal(name)}: {_literal(_column_type(name))}" for name in self.names
+        )
+        # force_not_null: an empty `time` reaches the cast as '' and fails it, so a record
+        # without a time is rejected with its position like any other bad value.
+        return (
+            f"read_csv({_literal(str(self.readable))}, header = true, auto_detect = false, "
+            f"delim = ',', quote = '\"', escape = '\"', columns = {{{columns}}}, "
+            f"strict_mode = true, null_padding = false, force_not_null = ['time'], "
+            f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {READER_BUFFER_BYTES}, "
+            f"store_rejects = true, rejects_limit = {MAX_REJECT_ERRORS}, "
+            f"rejects_table = {_literal(self.rejects_table)}, "
+            f"rejects_scan = {_literal(f'scans_{self.position}')})"
+        )
+
+    def staged_select(self, extras: Sequence[str], start: datetime, end: datetime) -> str:
+        """One row per record read: the lake columns, the event key and two flags."""
+        present = set(self.names)
+
+        def value(name: str) -> str:
+            if name in present:
+                return _identifier(name)
+            return f"CAST(NULL AS {_column_type(name)})"
+
+        content = [n for n in EVENT_COLUMNS if n != "id"] + list(extras)
+        if self.has_id:
+            key = "trim(id)"
+            id_missing = "id IS NULL OR trim(id) = ''"
+        else:
+            # No id (legacy v1): a digest of the row's typed values in canonical order, so v1
+            # and v2 layouts agree; its ordinal among identical rows is added afterwards.
+            parts = ", ".join(f"coalesce(CAST({value(n)} AS VARCHAR), '')" for n in content)
+            key = f"md5(concat_ws(chr(31), {_literal(self.raw.package_id or '')}, {parts}))"
+            id_missing = "false"
+        return f"""
+            SELECT
+                {key} AS event_id,
+                CAST(time AS DATE) AS event_date,
+                CAST({_literal(self.raw.package_id)} AS VARCHAR) AS package_id,
+                {", ".join(f"{value(n)} AS {_identifier(n)}" for n in content)},
+                ({id_missing}) AS __id_missing,
+                (time >= TIMESTAMPTZ '{start.isoformat()}'
+                    AND time < TIMESTAMPTZ '{end.isoformat()}') AS __in_window,
+                CAST({self.position} AS BIGINT) AS __file
+            FROM {self.read_csv()}
+        """
+
+
+def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": DUCKDB_MEMORY_LIMIT,
+            "threads": min(DUCKDB_THREADS, os.cpu_count() or 1),
+            "temp_directory": str(staging / "duckdb-spill"),
+            "preserve_insertion_order": True,
+        },
+    )
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
+def _readable(
+    raw: RawEventFile, label: str, position: int, names: list[str], staging: Path
+) -> _EventFile:
+    """The file as the CSV reader may read it: DuckDB drops a record longer than its buffer
+    without a word, so over-long lines are set aside here first, from a copy."""
+    spans = long_lines(raw.path)
+    if not spans:
+        return _EventFile(raw, label, position, tuple(names), raw.path)
+    copy = staging / f"file-{position}.csv"
+    texts = without_spans(raw.path, spans, copy)
+    lines = line_numbers_at(raw.path, (start for start, _ in spans))
+    records = tuple((lines[start], text) for (start, _), text in zip(spans, texts, strict=True))
+    return _EventFile(raw, label, position, tuple(names), copy, records)
+
+
+def _planned_files(
+    files: Sequence[RawEventFile], labels: Sequence[str], staging: Path
+) -> tuple[list[_EventFile], list[str]]:
+    present: list[_EventFile] = []
+    for raw, label in zip(files, labels, strict=True):
+        names = read_event_header(raw.path)
+        if names:
+            present.append(_readable(raw, label, len(present), names, staging))
+    known = set(EVENT_COLUMNS)
+    extras = sorted({n for f in present for n in f.names if n not in known})
+    return present, extras
+
+
+def _stage(
+    connection: duckdb.DuckDBPyConnection,
+    file: _EventFile,
+    extras: Sequence[str],
+    day: date,
+    staging: Path,
+) -> Path:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    target = staging / f"file-{file.position}.parquet"
+    select = file.staged_select(extras, start, start + timedelta(days=1))
+    try:
+        connection.execute(
+            f"COPY ({select}) TO {_literal(str(target))} "
+            f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
+        )
+    except (duckdb.OutOfMemoryException, duckdb.IOException):
+        raise  # the machine's trouble, not the file's
+    except duckdb.Error as error:
+        raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
+    return target
+
+
+# The reader's errors in file order; a record's errors are adjacent. A sort, not a GROUP BY:
+# it spills to disk, so a day whose every row is bad still fits the memory limit.
+_REJECT_ERRORS: Final = """
+    SELECT line, column_idx, column_name, error_type, csv_line, error_message
+    FROM {rejects} ORDER BY line, column_idx
+"""
+_REJECT_BATCH: Final = 10_000
+
+
+def _fail_if_rejects_overflowed(connection: duckdb.DuckDBPyConnection, file: _EventFile) -> None:
+    """Past MAX_REJECT_ERRORS the reader stops recording errors (and would drop rows silently):
+    the file is not the export it claims to be."""
+    counted = connection.execute(f"SELECT count(*), min(line) FROM {file.rejects_table}").fetchone()
+    if counted is None or counted[0] < MAX_REJECT_ERRORS:
+        return
+    first = connection.execute(
+        f"SELECT error_type, column_name, error_message FROM {file.rejects_table} "
+        f"WHERE line = ? LIMIT 1",
+        [counted[1]],
+    ).fetchone()
+    raise NormalizeError(
+        f"{file.label}: {MAX_REJECT_ERRORS:,} or more values cannot be read; is it a Scarf event "
+        f"CSV? The first is its record {counted[1]}: {first}"
+    )
+
+
+def _write_rejected(
+    connection: duckdb.DuckDBPyConnection,
+    file: _EventFile,
+    staged: Path,
+    writer: RejectedWriter,
+) -> int:
+    """Write the file's rejected records; return how many of them the CSV reader read (the
+    others are over-long lines and records without an id, set aside around it)."""
+    missing = connection.execute(
+        f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE __id_missing"
+    ).fetchone()
+    missing_ids = int(missing[0]) if missing else 0
+    _fail_if_rejects_overflowed(connection, file)
+    rejected_lines: set[int] = set()
+    read = 0
+    result = connection.execute(_REJECT_ERRORS.format(rejects=file.rejects_table))
+    pending: list[RejectError] = []  # the errors of a record the batch may cut in two
+    while True:
+        batch = result.fetchmany(_REJECT_BATCH)
+        errors = pending + [RejectError(*row) for row in batch]
+        pending = []
+        if batch and errors:
+            last = errors[-1].record
+            pending = [e for e in errors if e.record == last]
+            errors = [e for e in errors if e.record != last]
+        records = rejected_records(errors, len(file.names), _KINDS)
+        starts = record_lines(file.readable, [r.raw_text for r in records])
+        # A record whose text is not found (bytes the reader replaced) keeps the reader's number.
+        found = [
+            (line or r.record, r.reason, r.raw_text)
+            for line, r in zip(starts, records, strict=True)
+        ]
+        writer.write(file.label, found)
+        read += len(found)
+        if missing_ids:
+            rejected_lines.update(line for line, _, _ in found)
+        if not batch:
+            break
+    too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
+    writer.write(file.label, [(line, too_long, raw) for line, raw in file.long_records])
+    if missing_ids:
+        blank = blank_field_records(file.readable, file.names.index("id"), rejected_lines)
+        writer.write(file.label, [(line, "id: missing", raw) for line, raw in blank])
+    return read
+
+
+_STAGED_VIEW: Final = """
+    CREATE VIEW staged AS
+    SELECT * EXCLUDE (file_row_number),
+        __file * {stride} + file_row_number AS __row
+    FROM read_parquet({paths}, file_row_number = true)
+"""
+# Rows that would be kept but for the duplicates: ids are the export's, or for id-less files
+# the digest plus "-<ordinal>" among identical rows of the same file (first copy: bare digest).
+_KEYED: Final = """
+    CREATE TEMP TABLE suffixes AS
+    SELECT __row, '-' || ordinal AS suffix FROM (
+        SELECT __row, row_number() OVER (PARTITION BY __file, event_id ORDER BY __row) - 1
+            AS ordinal
+        FROM staged
+        WHERE __file IN ({id_less}) AND (__file, event_id) IN (
+            SELECT (__file, event_id) FROM staged WHERE __file IN ({id_less})
+            GROUP BY __file, event_id HAVING count(*) > 1
+        )
+    ) WHERE ordinal > 0
+"""
+_COUNTS: Final = """
+    SELECT count(*),
+        count(*) FILTER (WHERE __id_missing),
+        count(*) FILTER (WHERE NOT __id_missing AND NOT __in_window),
+        count(*) FILTER (WHERE NOT __id_missing AND __in_window)
+    FROM staged
+"""
+# Each id's first copy in file order is kept (Scarf exports are at least once).
+_DROPPED: Final = """
+    CREATE TEMP TABLE dropped AS
+    WITH kept AS (
+        SELECT __row, {event_id} AS event_id FROM staged {suffix_join}
+        WHERE __in_window AND NOT __id_missing
+    ),
+    repeated AS (SELECT event_id FROM kept GROUP BY event_id HAVING count(*) > 1)
+    SELECT __row FROM (
+        SELECT __row, row_number() OVER (PARTITION BY event_id ORDER BY __row) AS copy
+        FROM kept SEMI JOIN repeated USING (event_id)
+    ) WHERE copy > 1
+"""
+_PARTITION: Final = """
+    COPY (
+        SELECT {event_id} AS event_id, * EXCLUDE (event_id, __id_missing, __in_window, __file,
+            __row{suffix_column}), CAST({owner} AS VARCHAR) AS owner
+        FROM staged {suffix_join}
+        WHERE __in_window AND NOT __id_missing AND __row NOT IN (SELECT __row FROM dropped)
+        {order}
+    ) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})
+"""
+
+
+def write_event_day(
     files: Sequence[RawEventFile],
     *,
     table: str,
     day: date,
     owner: str,
     source_labels: Sequence[str],
-) -> EventDayPlan:
-    """Read the headers of a day's raw event files and plan their staged (typed) rows.
+    rows_path: Path,
+    rejected_path: Path,
+    staging: Path,
+) -> NormalizeStats:
+    """Normalize a day's raw event files into `rows_path` and their rejected rows into
+    `rejected_path` (zstd parquet both, written in place: the caller makes them atomic) and
+    return the counts. `staging` is an empty folder for intermediate files, on the same disk.
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
     """
     if table not in EVENT_TABLES:
         raise ValueError(f"not an event table: {table!r}")
-    headers = [
-        (raw, read_event_header(raw.path), label)
-        for raw, label in zip(files, source_labels, strict=True)
-    ]
-    present = [(raw, names, label) for raw, names, label in headers if names]
-    known = set(EVENT_COLUMNS)
-    extras = sorted({n for _, names, _ in present for n in names if n not in known})
-    planned = tuple(
-        EventFilePlan(
-            raw=raw,
-            names=tuple(names),
-            label=label,
-            has_id="id" in names,
-            staged=_staged_event_file(raw, names, extras),
+    present, extras = _planned_files(files, source_labels, staging)
+    if not present:
+        empty_events_frame().with_columns(pl.lit(owner).alias("owner")).write_parquet(
+            rows_path, compression="zstd"
         )
-        for raw, names, label in present
-    )
-    return EventDayPlan(table, day, owner, planned, tuple(extras))
-
-
-def _key_ordinals(staged: pl.LazyFrame) -> dict[int, str]:
-    """Record index -> "-<ordinal>" suffix, for id-less records repeating an earlier record's
-    content hash in the same file (the first copy keeps the bare hash)."""
-    keys = staged.select(_RECORD, _KEY).collect(engine="streaming")
-    repeats = keys.with_columns(ordinal=pl.int_range(pl.len()).over(_KEY)).filter(
-        pl.col("ordinal") > 0
-    )
-    return {int(r): f"-{o}" for r, o in repeats.select(_RECORD, "ordinal").iter_rows()}
-
-
-def _record_lookup(ragged: dict[int, str], suffixes: dict[int, str]) -> pl.LazyFrame | None:
-    """The (few) records with a field-count reason or an id suffix, as a frame to left-join on
-    the record index (a join streams; replace/replace_strict would not)."""
-    records = sorted(ragged.keys() | suffixes.keys())
-    if not records:
-        return None
-    return pl.LazyFrame(
-        {
-            _RECORD: records,
-            _RAGGED: [ragged.get(r) for r in records],
-            _SUFFIX: [suffixes.get(r) for r in records],
-        },
-        schema={_RECORD: pl.Int64(), _RAGGED: pl.String(), _SUFFIX: pl.String()},
-    )
-
-
-def finish_events(plan: EventDayPlan, staged: Sequence[pl.LazyFrame]) -> NormalizedEvents:
-    """The day's partition plan, counts and rejected rows from each file's staged rows (the
-    plan's own lazy CSV scans, or those rows written to parquet first).
-
-    Only small things are materialized: multi-line records, rejected rows, repeated keys and
-    the ids of kept rows (to find the duplicates to drop, keeping each id's first copy).
-    """
-    if not plan.files:
-        empty = empty_events_frame().with_columns(pl.lit(plan.owner).alias("owner")).lazy()
-        zero = pl.LazyFrame({"rows_in": [0], "rejected": [0], "out_of_window": [0], "kept": [0]})
-        return NormalizedEvents(empty, zero, pl.DataFrame(schema=REJECTED_COLUMNS), ())
-    start = datetime.combine(plan.day, time(), tzinfo=UTC)
-    end = start + timedelta(days=1)
-    line_maps: list[_LineMap] = []
-    frames: list[pl.LazyFrame] = []
-    for position, (file, rows) in enumerate(zip(plan.files, staged, strict=True)):
-        multi_line = (
-            rows.filter(pl.col(_NEWLINES) > 0)
-            .select(_RECORD, _NEWLINES)
-            .collect(engine="streaming")
+        pl.DataFrame(schema=REJECTED_COLUMNS).write_parquet(rejected_path, compression="zstd")
+        return NormalizeStats(0, 0, 0, 0, 0, ())
+    connection = _connect(staging)
+    rejected = RejectedWriter(rejected_path, table, day, owner)
+    try:
+        staged = [_stage(connection, f, extras, day, staging) for f in present]
+        read_rejects = sum(
+            _write_rejected(connection, f, s, rejected)
+            for f, s in zip(present, staged, strict=True)
         )
-        lines = _LineMap.of(multi_line)
-        line_maps.append(lines)
-        ragged = _wrong_field_counts(file.raw.path, len(file.names), lines)
-        suffixes = {} if file.has_id else _key_ordinals(rows)
-        lookup = _record_lookup(ragged, suffixes)
-        if lookup is None:
-            rows = rows.with_columns(
-                pl.lit(None, dtype=pl.String).alias(_RAGGED),
-                pl.lit(None, dtype=pl.String).alias(_SUFFIX),
-            )
+        rejected.close()
+        paths = "[" + ", ".join(_literal(str(p)) for p in staged) + "]"
+        connection.execute(_STAGED_VIEW.format(stride=_FILE_STRIDE, paths=paths))
+        id_less = [str(f.position) for f in present if not f.has_id]
+        if id_less:
+            connection.execute(_KEYED.format(id_less=", ".join(id_less)))
+            event_id = "event_id || coalesce(suffix, '')"
+            suffix_join, suffix_column = "LEFT JOIN suffixes USING (__row)", ", suffix"
         else:
-            rows = rows.join(lookup, on=_RECORD, how="left", maintain_order="left")
-        reason, wrong_count, suffix = pl.col(_REASON), pl.col(_RAGGED), pl.col(_SUFFIX)
-        frames.append(
-            rows.with_columns(
-                pl.when(suffix.is_null())
-                .then(pl.col(_KEY))
-                .otherwise(pl.col(_KEY) + suffix)
-                .alias("event_id"),
-                pl.when(wrong_count.is_null())
-                .then(reason)
-                .when(reason == "")
-                .then(wrong_count)
-                .otherwise(wrong_count + "; " + reason)
-                .alias(_REASON),
-                pl.lit(position, dtype=pl.Int64).alias(_FILE),
-            ).with_columns(
-                ((pl.col("time") >= start) & (pl.col("time") < end)).alias(_IN_WINDOW),
-                (pl.col(_FILE) * _FILE_STRIDE + pl.col(_RECORD)).alias(_ROW),
+            event_id, suffix_join, suffix_column = "event_id", "", ""
+        counted = connection.execute(_COUNTS).fetchone()
+        assert counted is not None
+        staged_rows, missing_ids, out_of_window, kept = (int(v) for v in counted)
+        connection.execute(_DROPPED.format(event_id=event_id, suffix_join=suffix_join))
+        written = connection.execute(
+            _PARTITION.format(
+                event_id=event_id,
+                suffix_join=suffix_join,
+                suffix_column=suffix_column,
+                owner=_literal(owner),
+                target=_literal(str(rows_path)),
+                row_group=_STAGING_ROW_GROUP,
+                # File order costs a sort: kept for small days (re-runs give the same file),
+                # not for big ones (row order is not part of the partition's contract).
+                order="ORDER BY __row" if staged_rows <= _SORTED_ROWS_LIMIT else "",
             )
-        )
-    everything = pl.concat(frames, how="vertical")
-    valid = pl.col(_REASON) == ""
-    kept = valid & pl.col(_IN_WINDOW)
-
-    # Duplicates (Scarf exports are at least once): keep each id's first copy in file order.
-    kept_ids = everything.filter(kept).select(_ROW, "event_id").collect(engine="streaming")
-    dropped = kept_ids.filter(~pl.col("event_id").is_first_distinct())[_ROW]
-    del kept_ids
-    unique_kept = kept & ~pl.col(_ROW).is_in(dropped.implode())
-
-    output_columns = [n for n in EVENT_TABLE_COLUMNS if n != "owner"] + list(plan.extra_columns)
-    rows_out = everything.filter(unique_kept).select(
-        *output_columns, pl.lit(plan.owner).alias("owner")
+        ).fetchone()
+    finally:
+        rejected.close()
+        connection.close()
+    rows_out = int(written[0]) if written else 0
+    long_lines_set_aside = sum(len(f.long_records) for f in present)
+    return NormalizeStats(
+        rows_in=staged_rows + read_rejects + long_lines_set_aside,
+        duplicates=kept - rows_out,
+        out_of_window=out_of_window,
+        rejected=read_rejects + long_lines_set_aside + missing_ids,
+        rows_out=rows_out,
+        extra_columns=tuple(extras),
     )
-    counts = everything.select(
-        pl.len().cast(pl.Int64).alias("rows_in"),
-        (~valid).sum().cast(pl.Int64).alias("rejected"),
-        (valid & ~pl.col(_IN_WINDOW)).sum().cast(pl.Int64).alias("out_of_window"),
-        kept.sum().cast(pl.Int64).alias("kept"),
-    )
-    rejected = _rejected_events(everything.filter(~valid), plan, line_maps)
-    return NormalizedEvents(rows_out, counts, rejected, plan.extra_columns)
 
 
 def normalize_events(
@@ -320,42 +463,32 @@ def normalize_events(
     owner: str,
     source_labels: Sequence[str],
 ) -> NormalizedEvents:
-    """Plan a day's event partition straight from its raw files; only small parts (rejected
-    rows, duplicate ids) are materialized.
+    """A day's partition held in memory: `write_event_day` into a temporary folder, read back.
+    For tests and small days; the lake writes the partition file directly.
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
     """
-    plan = plan_events(files, table=table, day=day, owner=owner, source_labels=source_labels)
-    return finish_events(plan, [file.staged for file in plan.files])
-
-
-def _rejected_events(
-    rejects: pl.LazyFrame, plan: EventDayPlan, line_maps: Sequence[_LineMap]
-) -> pl.DataFrame:
-    found = rejects.select(_FILE, _RECORD, _REASON).collect(engine="streaming")
-    parts: list[pl.DataFrame] = []
-    for position, (file, lines) in enumerate(zip(plan.files, line_maps, strict=True)):
-        mine = found.filter(pl.col(_FILE) == position)
-        if mine.is_empty():
-            continue
-        records = [int(r) for r in mine[_RECORD]]
-        first_lines = [lines.first_line(r) for r in records]
-        spans = [(line, lines.extra_lines(r)) for line, r in zip(first_lines, records, strict=True)]
-        texts = _raw_records(file.raw.path, spans)
-        parts.append(
-            pl.DataFrame(
-                {
-                    "table_name": [plan.table] * len(records),
-                    "partition_date": [plan.day] * len(records),
-                    "owner": [plan.owner] * len(records),
-                    "source_file": [file.label] * len(records),
-                    "line_number": first_lines,
-                    "reason": mine[_REASON],
-                    "raw_line": [texts[line] for line in first_lines],
-                },
-                schema=REJECTED_COLUMNS,
-            )
+    with tempfile.TemporaryDirectory(prefix="scarf-normalize-") as folder:
+        rows_path = Path(folder) / "rows.parquet"
+        rejected_path = Path(folder) / "rejected.parquet"
+        stats = write_event_day(
+            files,
+            table=table,
+            day=day,
+            owner=owner,
+            source_labels=source_labels,
+            rows_path=rows_path,
+            rejected_path=rejected_path,
+            staging=Path(folder),
         )
-    if not parts:
-        return pl.DataFrame(schema=REJECTED_COLUMNS)
-    return pl.concat(parts)
+        rows = pl.read_parquet(rows_path)
+        rejected = pl.read_parquet(rejected_path).sort("source_file", "line_number")
+    counts = pl.LazyFrame(
+        {
+            "rows_in": [stats.rows_in],
+            "rejected": [stats.rejected],
+            "out_of_window": [stats.out_of_window],
+            "kept": [stats.rows_out + stats.duplicates],
+        }
+    )
+    return NormalizedEvents(rows.lazy(), counts, rejected, stats.extra_columns)
