@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -40,7 +41,17 @@ def rejected_partition_file(data_dir: Path, table: str, day: date) -> Path:
 
 def _temporary_sibling(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_crash_leftovers(path.parent)
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _remove_crash_leftovers(folder: Path) -> None:
+    """Temp files and staging folders a killed run left in a partition folder. One step builds
+    a partition at a time, so any found when it starts are leftovers."""
+    for leftover in folder.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for leftover in folder.glob(".staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:

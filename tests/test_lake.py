@@ -80,3 +80,16 @@ def test_aggregates_partition(tmp_path: Path) -> None:
     assert stats.rows_out == 1
     frame = pl.read_parquet(lake_partition_file(tmp_path, "aggregates", DAY))
     assert frame.select("date", "package", "total", "owner").row(0) == (DAY, "p", 3, "me")
+
+
+def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path) -> None:
+    raw = write_csv(tmp_path / "raw.csv", V2_HEADER, [event()])
+    target = lake_partition_file(tmp_path, "package_events", DAY)
+    target.parent.mkdir(parents=True)
+    (target.parent / ".part-0.parquet.dead.tmp").write_bytes(b"half")
+    (target.parent / ".staging-dead").mkdir()
+    (target.parent / ".staging-dead" / "spill.bin").write_bytes(b"x")
+    build_events_partition(
+        [RawEventFile(raw, "pk")], table="package_events", day=DAY, owner="me", data_dir=tmp_path
+    )
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
