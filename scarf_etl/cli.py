@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 DEFAULT_EMULATOR_PORT = 8765
 
@@ -43,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept days whose new fetch has far fewer rows than the one it replaces "
         "(the drop guard refuses them otherwise; see SCARF_MAX_DAY_DROP)",
     )
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report of the warehouse (no network needed)"
+    )
+    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--from", dest="first", type=_date, help="first day (UTC); default all")
+    report.add_argument("--to", dest="last", type=_date, help="last day, inclusive")
+    report.add_argument(
+        "--warehouse", type=Path, help="the DuckDB file (default: SCARF_DUCKDB_PATH's)"
+    )
     return parser
 
 
@@ -53,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve_forever(port=args.port, seed=args.seed, events_per_day=args.events_per_day)
         return 0
+    if args.command == "report":
+        from scarf_etl.analysis.report import ReportError
+        from scarf_etl.analysis.report_command import report_command
+
+        try:
+            return report_command(args.out, args.first, args.last, args.warehouse)
+        except (ReportError, ValueError) as error:
+            print(f"scarf-etl report: {error}", file=sys.stderr)
+            return 2
     from scarf_etl.loading import load_command
     from scarf_etl.settings import SettingsError
 
