@@ -495,3 +495,20 @@ def test_views_are_assets_downstream_of_their_tables() -> None:
     )
     report_parents = graph.get(dg.AssetKey(["report"])).parent_keys
     assert {dg.AssetKey(["scarf", view.name]) for view in ANALYSIS_VIEWS} == set(report_parents)
+
+
+def readme_questions() -> list[str]:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("The questions, in SQL", 1)[1]
+    block = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    return [statement.strip() for statement in block.split(";\n") if statement.strip()]
+
+
+def test_readme_questions_run(loaded: Loaded) -> None:
+    statements = readme_questions()
+    assert len(statements) >= 10
+    answered = 0
+    for statement in statements:
+        answered += bool(rows(loaded.warehouse, statement.rstrip(";")))
+    # Queries about "this week" or "this quarter" may be empty against November 2026's data.
+    assert answered >= len(statements) - 3
