@@ -3,7 +3,6 @@ parsed by older rules), so a day's refresh costs its new agents, not the whole h
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 
@@ -50,7 +49,6 @@ def refresh_user_agents(connection: duckdb.DuckDBPyConnection) -> AgentRefresh:
     parsed = [parse_user_agent(agent) for agent in agents]
     parse_seconds = time.perf_counter() - started
     if parsed:
-        now = dt.datetime.now(dt.UTC)
         incoming = pa.table(
             {
                 "user_agent": [p.user_agent for p in parsed],
@@ -64,9 +62,7 @@ def refresh_user_agents(connection: duckdb.DuckDBPyConnection) -> AgentRefresh:
                 "is_bot": [p.is_bot for p in parsed],
                 "parsed_by": [p.parsed_by for p in parsed],
                 "rules_version": pa.array([RULES_VERSION] * len(parsed), pa.int32()),
-                "parsed_at": pa.array([now] * len(parsed), pa.timestamp("us", tz="UTC")),
             },
-            schema=None,
         )
         connection.register("incoming_agents", incoming)
         try:

@@ -11,6 +11,5 @@ CREATE TABLE IF NOT EXISTS scarf.user_agents (
     is_browser BOOLEAN NOT NULL,
     is_bot BOOLEAN NOT NULL,
     parsed_by VARCHAR,
-    rules_version INTEGER NOT NULL,
-    parsed_at TIMESTAMPTZ NOT NULL
+    rules_version INTEGER NOT NULL
 );
