@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 DEFAULT_EMULATOR_PORT = 8765
 
@@ -32,6 +33,7 @@ examples:
   scarf-etl check                                   token, owner and kind, in seconds
   scarf-etl load --from 2026-11-01 --to 2026-11-07  one run for a week (both days included)
   scarf-etl status                                  what is loaded, missing, empty
+  scarf-etl report --out report.html                charts and answers in one HTML file
   scarf-etl emulator --port 8765                    a local Scarf API to try things on
 """
 
@@ -89,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="per table: first and last day, missing and empty days, the last run"
     )
 
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report of the warehouse (no network needed)"
+    )
+    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument("--from", dest="first", type=_date, help="first day (UTC); default all")
+    report.add_argument("--to", dest="last", type=_date, help="last day, inclusive")
+    report.add_argument(
+        "--warehouse", type=Path, help="the DuckDB file (default: SCARF_DUCKDB_PATH's)"
+    )
+
     emulator = commands.add_parser("emulator", help="serve the Scarf API emulator on 127.0.0.1")
     emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
     emulator.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
@@ -114,6 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve_forever(port=args.port, seed=args.seed, events_per_day=args.events_per_day)
         return 0
+    if args.command == "report":
+        from scarf_etl.analysis.report import ReportError
+        from scarf_etl.analysis.report_command import report_command
+
+        try:
+            return report_command(args.out, args.first, args.last, args.warehouse)
+        except (ReportError, ValueError) as error:
+            print(f"scarf-etl report: {error}", file=sys.stderr)
+            return 2
     from scarf_etl.loading import check_command, load_command, status
     from scarf_etl.settings import SettingsError
 

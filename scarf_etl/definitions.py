@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from scarf_etl.analysis_assets import ANALYSIS_ASSETS
 from scarf_etl.assets import ALL_ASSETS
 from scarf_etl.resources import default_resources
 from scarf_etl.schedules import daily_job, daily_schedule
@@ -17,7 +18,7 @@ step_executor = dg.multiprocess_executor.configured(
 )
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
+    assets=[*ALL_ASSETS, *ANALYSIS_ASSETS],
     executor=step_executor,
     jobs=[daily_job],
     schedules=[daily_schedule],

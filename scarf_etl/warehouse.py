@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -207,6 +207,11 @@ class Warehouse:
                 connection.rollback()
                 raise
             connection.commit()
+
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A connection to the build file inside one transaction, committed on success and
+        rolled back on error: for steps that keep their own tables and views (analysis/)."""
+        return self._transaction()
 
     def ensure_schema(self) -> None:
         """Create the schema, tables and views that do not exist yet (idempotent)."""
