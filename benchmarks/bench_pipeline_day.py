@@ -36,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINE_EVENTS_PER_DAY = 20_000
 FIRST_DAY = dt.date(2026, 10, 1)
 SAMPLE_SECONDS = 0.1
+PRINT_PROCESSES = "--per-process" in sys.argv
 
 
 def _children_by_parent() -> dict[int, list[int]]:
@@ -72,6 +73,18 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _command(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    words = raw.decode(errors="replace").split("\0")
+    text = " ".join(Path(words[0]).name.split() + words[1:]).strip()
+    if "forkserver" in text:
+        return "forkserver or a step process forked from it"
+    return text[:70]
+
+
 class TreeMemory:
     """Samples a process tree: the largest single process's peak (VmHWM, so peaks between
     samples count) and the largest sum of resident memory across the tree at one moment.
@@ -82,6 +95,8 @@ class TreeMemory:
     def __init__(self, root: int) -> None:
         self.root = root
         self.largest_process_kib = 0
+        # pid -> (peak KiB, what it runs): every process of the load, for the per-process table.
+        self.process_peaks: dict[int, tuple[int, str]] = {}
         self.largest_tree_kib = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -92,6 +107,10 @@ class TreeMemory:
             pids = _descendants(self.root)
             peaks = [_status_kib(pid, "VmHWM") for pid in pids]
             self.largest_process_kib = max([self.largest_process_kib, *peaks])
+            for pid, peak in zip(pids, peaks, strict=True):
+                known = self.process_peaks.get(pid)
+                what = known[1] if known else _command(pid)
+                self.process_peaks[pid] = (max(peak, known[0] if known else 0), what)
             tree = sum(_status_kib(pid, "VmRSS") for pid in pids)
             self.largest_tree_kib = max(self.largest_tree_kib, tree)
             self._stop.wait(SAMPLE_SECONDS)
@@ -173,6 +192,13 @@ def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float
         seconds = time.perf_counter() - started
         if load.returncode != 0:
             raise RuntimeError(f"load failed:\n{output}")
+        if PRINT_PROCESSES:
+            print(f"peak RSS per process, {days} day(s) from {first}:")
+            for pid, (peak, what) in sorted(
+                memory.process_peaks.items(), key=lambda item: -item[1][0]
+            ):
+                if peak >= 50 * 1024:
+                    print(f"  {peak / 1024:8.0f} MiB  pid {pid:<7} {what}")
         warehouse = Path(scratch) / "data" / "warehouse.duckdb"
         with duckdb.connect(str(warehouse), read_only=True) as connection:
             row = connection.execute("SELECT count(*) FROM scarf.package_events").fetchone()
@@ -209,6 +235,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--baseline-events-per-day", type=int, default=BASELINE_EVENTS_PER_DAY)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--per-process", action="store_true", help="print each process's peak RSS per load"
+    )
     args = parser.parse_args()
 
     baseline = measure(args.baseline_events_per_day, 1, args.runs)
