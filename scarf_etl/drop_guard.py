@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-DEFAULT_MAX_DROP: Final = 0.2
+from scarf_etl.settings import DEFAULT_MAX_DROP
+
 _CHUNK: Final = 1 << 20
 
 

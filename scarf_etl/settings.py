@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from scarf_etl.drop_guard import DEFAULT_MAX_DROP
-
 DEFAULT_API_URL = "https://scarf.sh/api/v1"
 DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
 DEFAULT_API_V3_URL = "https://api.scarf.sh/v3"
 DEFAULT_DATA_DIR = "./data"
+# The share of a day's rows a re-fetch may lose before the drop guard refuses it.
+DEFAULT_MAX_DROP = 0.2
 OWNER_KINDS = ("organization", "user")
 # Which generation of the API serves each export: today's by default, the v1 page's on request.
 EVENTS_APIS = ("v2", "v1")

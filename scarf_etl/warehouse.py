@@ -29,6 +29,7 @@ from typing import Any, Final
 import duckdb
 import polars as pl
 
+from scarf_etl.datasets import dataset
 from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, PARTITIONED_TABLES
 
 SCHEMA: Final = "scarf"
@@ -51,7 +52,6 @@ MEMORY_LIMIT: Final = "256MB"
 _CREATE_TABLES: Final = "create_tables.sql"
 _CREATE_EVENT_TABLE: Final = "create_event_table.sql"
 _CREATE_VIEWS: Final = "create_views.sql"
-_DATE_COLUMN: Final = {AGGREGATES_TABLE: "date", **dict.fromkeys(EVENT_TABLES, "event_date")}
 
 
 class WarehouseLockedError(RuntimeError):
@@ -297,7 +297,7 @@ class Warehouse:
         """
         if table not in PARTITIONED_TABLES:
             raise ValueError(f"not a partitioned warehouse table: {table!r}")
-        date_column = _DATE_COLUMN[table]
+        date_column = dataset(table).date_column
         source = "SELECT * FROM read_parquet(?, hive_partitioning = false)"
         with self._transaction() as connection:
             # Table row order means nothing here; keeping it would buffer the whole insert.
@@ -393,7 +393,7 @@ class Warehouse:
         query. Raises ValueError for an unknown table."""
         if table not in PARTITIONED_TABLES:
             raise ValueError(f"not a partitioned warehouse table: {table!r}")
-        column = _DATE_COLUMN[table]
+        column = dataset(table).date_column
         rows = self._window_query(
             f"SELECT {column}, count(*) FROM {SCHEMA}.{table} "
             f"WHERE {column} BETWEEN ? AND ? AND owner = ? GROUP BY ALL",
