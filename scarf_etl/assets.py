@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from scarf_etl import checks
+from scarf_etl import checks, datasets
+from scarf_etl.datasets import Dataset
 from scarf_etl.dimensions import fetch_dimensions, list_owner_packages
 from scarf_etl.lake import (
     build_aggregates_partition,
@@ -26,7 +27,7 @@ from scarf_etl.normalize import NormalizeStats, RawEventFile
 from scarf_etl.partitions import daily_partitions, day_key, days_in_window
 from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
-from scarf_etl.schemas import AGGREGATE_COLUMNS, DIMENSION_TABLES, EVENT_TABLE_COLUMNS
+from scarf_etl.schemas import DIMENSION_TABLES
 
 # The design requires `BackfillPolicy.single_run()` on every asset; Dagster flags the parameter
 # as beta in every step process, which would bury the progress lines users read.
@@ -39,39 +40,45 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 @dataclass(frozen=True)
 class Export:
-    """One Scarf export followed through the three layers."""
+    """One dataset (datasets.py) followed through the three layers as Dagster assets."""
 
-    dataset: str  # raw dataset and warehouse table name
-    description: str
-
-    @property
-    def raw_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["raw", self.dataset])
+    dataset: Dataset
 
     @property
-    def lake_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["lake", self.dataset])
+    def name(self) -> str:
+        return self.dataset.name
 
     @property
-    def warehouse_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["scarf", self.dataset])
+    def description(self) -> str:
+        return self.dataset.description
 
     @property
     def is_events(self) -> bool:
-        return self.dataset != "aggregates"
+        return self.dataset.is_events
+
+    @property
+    def raw_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["raw", self.name])
+
+    @property
+    def lake_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["lake", self.name])
+
+    @property
+    def warehouse_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["scarf", self.name])
 
 
-AGGREGATES = Export("aggregates", "AggregateV1 breakdowns per package and day (NDJSON export)")
-PACKAGE_EVENTS = Export("package_events", "Package download events (v2 CSV, one per package)")
-PIXEL_EVENTS = Export("pixel_events", "Documentation pixel view events (v2 CSV)")
+AGGREGATES = Export(datasets.AGGREGATES)
+PACKAGE_EVENTS = Export(datasets.PACKAGE_EVENTS)
+PIXEL_EVENTS = Export(datasets.PIXEL_EVENTS)
 EXPORTS = (AGGREGATES, PACKAGE_EVENTS, PIXEL_EVENTS)
 
 
 def column_schema(export: Export) -> dg.TableSchema:
     """The table's typed columns, shown in the UI (unknown export columns are added later)."""
-    columns = EVENT_TABLE_COLUMNS if export.is_events else AGGREGATE_COLUMNS
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in columns.items()]
+        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in export.dataset.columns.items()]
     )
 
 
@@ -102,10 +109,10 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
         days = window_days(context)
         with scarf_api.get_client() as client:
             package_ids: tuple[str, ...] = ()
-            if export.dataset == "package_events":
+            if export.dataset.per_package:
                 package_ids = tuple(p.uuid for p in list_owner_packages(client, settings))
             plan = FetchPlan(
-                export.dataset,
+                export.name,
                 settings.owner,
                 settings.owner_kind,
                 package_ids,
@@ -131,7 +138,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
             )
         fetched_bytes = sum(day.bytes for day in fetched)
         context.log.info(
-            f"fetched {export.dataset} for {len(days)} day(s): {fetched_bytes} bytes "
+            f"fetched {export.name} for {len(days)} day(s): {fetched_bytes} bytes "
             f"in {sum(len(day.files) for day in fetched)} file(s)"
         )
         return dg.MaterializeResult(
@@ -139,7 +146,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 **window_metadata(days),
                 "files": sum(len(day.files) for day in fetched),
                 "bytes_fetched": fetched_bytes,
-                "packages": len(package_ids) if export.dataset == "package_events" else None,
+                "packages": len(package_ids) if export.dataset.per_package else None,
             }
         )
 
@@ -186,11 +193,11 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
         stats: list[NormalizeStats] = []
         extra_columns: set[str] = set()
         for day in days:
-            raw_day = read_raw_day(settings.data_dir, export.dataset, day)
+            raw_day = read_raw_day(settings.data_dir, export.name, day)
             if export.is_events:
                 day_stats = build_events_partition(
                     [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
-                    table=export.dataset,
+                    table=export.name,
                     day=day,
                     owner=raw_day.owner,
                     data_dir=settings.data_dir,
@@ -209,7 +216,7 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                 {**_sum_stats([day_stats]), "dagster/row_count": day_stats.rows_out},
                 partition_key=day_key(day),
             )
-            context.log.info(f"{export.dataset} {day.isoformat()}: {describe_stats(day_stats)}")
+            context.log.info(f"{export.name} {day.isoformat()}: {describe_stats(day_stats)}")
         totals = _sum_stats(stats)
         return dg.MaterializeResult(
             metadata={
@@ -217,7 +224,7 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                 **{f"window_{name}": value for name, value in totals.items()},
                 "extra_columns": ", ".join(sorted(extra_columns)),
                 "path": str(
-                    lake_partition_file(settings.data_dir, export.dataset, days[0]).parent.parent
+                    lake_partition_file(settings.data_dir, export.name, days[0]).parent.parent
                 ),
             }
         )
@@ -259,12 +266,12 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=export.warehouse_key,
-        description=f"DuckDB table scarf.{export.dataset}: {export.description}.",
+        description=f"DuckDB table scarf.{export.name}: {export.description}.",
         group_name="warehouse",
         deps=deps,
         metadata={
             "dagster/column_schema": column_schema(export),
-            "dagster/table_name": f"scarf.{export.dataset}",
+            "dagster/table_name": f"scarf.{export.name}",
         },
         partitions_def=daily_partitions,
         backfill_policy=SINGLE_RUN,
@@ -282,21 +289,21 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         loaded = 0
         for day in days:
             rows = warehouse.load_partition(
-                export.dataset,
+                export.name,
                 day,
                 settings.owner,
-                lake_partition_file(settings.data_dir, export.dataset, day),
-                rejected_partition_file(settings.data_dir, export.dataset, day),
+                lake_partition_file(settings.data_dir, export.name, day),
+                rejected_partition_file(settings.data_dir, export.name, day),
             )
-            context.log.info(f"scarf.{export.dataset} {day.isoformat()}: {rows} rows loaded")
+            context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
             context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
             loaded += rows
         results = [
-            checks.rows_match_lake(warehouse, settings, export.dataset, days),
-            checks.day_not_empty(warehouse, export.dataset, days, settings.owner),
+            checks.rows_match_lake(warehouse, settings, export.name, days),
+            checks.day_not_empty(warehouse, export.name, days, settings.owner),
         ]
         if export.is_events:
-            results.append(checks.event_id_unique(warehouse, export.dataset, days, settings.owner))
+            results.append(checks.event_id_unique(warehouse, export.name, days, settings.owner))
         else:
             results.append(checks.totals_match_events(warehouse, days, settings.owner))
         publish_seconds = warehouse.publish()
@@ -305,7 +312,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
             metadata={
                 **window_metadata(days),
                 "rows_loaded_in_window": loaded,
-                "table": f"scarf.{export.dataset}",
+                "table": f"scarf.{export.name}",
                 "warehouse": str(settings.duckdb_path),
                 "publish_seconds": round(publish_seconds, 3),
             },
