@@ -35,7 +35,7 @@ pytest: setup
 test: lint typecheck validate pytest
 
 demo: setup
-	$(BIN)/python -m scarf_etl.demo
+	$(BIN)/python -m scarf_etl.commands.demo
 
 # DAGSTER_HOME needs the project's dagster.yaml (pools, run monitoring): copied there if absent.
 dev: setup

@@ -29,12 +29,12 @@ import duckdb
 from scarf_etl.analysis.agents_table import refresh_user_agents
 from scarf_etl.analysis.report import build_report
 from scarf_etl.analysis.user_agents import parse_user_agent
-from scarf_etl.analysis_assets import ANALYSIS_ASSETS
-from scarf_etl.assets import ALL_ASSETS
+from scarf_etl.defs.analysis_assets import ANALYSIS_ASSETS
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
-from scarf_etl.resources import default_resources
-from scarf_etl.schedules import partition_range_tags
 
 LAST_DAY = dt.date(2026, 11, 20)
 

@@ -46,7 +46,7 @@ import sys
 from datetime import date
 from pathlib import Path
 import duckdb
-from scarf_etl.lake import build_events_partition, lake_partition_file
+from scarf_etl.store.lake import build_events_partition, lake_partition_file
 from scarf_etl.normalize import RawEventFile
 data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
 day = date(2026, 11, 1)

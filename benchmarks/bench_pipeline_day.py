@@ -132,7 +132,7 @@ def start_emulator(events_per_day: int) -> tuple[subprocess.Popen[bytes], int]:
         [
             sys.executable,
             "-m",
-            "scarf_etl.cli",
+            "scarf_etl.commands.cli",
             "emulator",
             "--port",
             str(port),
@@ -173,7 +173,7 @@ def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float
             [
                 sys.executable,
                 "-m",
-                "scarf_etl.cli",
+                "scarf_etl.commands.cli",
                 "load",
                 "--from",
                 first.isoformat(),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.warehouse import Warehouse
 
 FILL = """
 INSERT INTO scarf.package_events (event_id, event_date, package_id, type, package, version,

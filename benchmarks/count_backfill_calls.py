@@ -19,11 +19,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from scarf_etl.assets import ALL_ASSETS
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
-from scarf_etl.resources import default_resources
-from scarf_etl.schedules import partition_range_tags
 
 LAST_DAY = dt.date(2026, 10, 31)
 # (label, SCARF_EVENTS_API, SCARF_AGGREGATES_API)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from scarf_etl.analysis_assets import ANALYSIS_ASSETS
-from scarf_etl.assets import ALL_ASSETS
-from scarf_etl.resources import default_resources
-from scarf_etl.schedules import daily_job, daily_schedule
-from scarf_etl.sensors import interrupted_runs_sensor
+from scarf_etl.defs.analysis_assets import ANALYSIS_ASSETS
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.schedules import daily_job, daily_schedule
+from scarf_etl.defs.sensors import interrupted_runs_sensor
 
 # Each step runs in its own process (memory is returned after a heavy day), started from a
 # forkserver that has already imported the pipeline: a step starts in well under a second

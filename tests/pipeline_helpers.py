@@ -11,11 +11,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from scarf_etl.assets import ALL_ASSETS
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
-from scarf_etl.resources import default_resources
-from scarf_etl.schedules import partition_range_tags
 
 # Columns whose value is the moment of loading, not the data: left out when comparing runs.
 LOAD_TIME_COLUMNS = ("refreshed_at", "rejected_at", "loaded_at", "applied_at")

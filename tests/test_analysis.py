@@ -21,13 +21,13 @@ import pytest
 from scarf_etl.analysis.agents_table import refresh_user_agents
 from scarf_etl.analysis.report import ReportError, build_report
 from scarf_etl.analysis.views import ANALYSIS_VIEWS
-from scarf_etl.analysis_assets import ANALYSIS_ASSETS, REPORT_FILE_NAME
-from scarf_etl.assets import ALL_ASSETS
-from scarf_etl.cli import main
+from scarf_etl.commands.cli import main
+from scarf_etl.defs.analysis_assets import ANALYSIS_ASSETS, REPORT_FILE_NAME
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator import world
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.resources import default_resources
-from scarf_etl.schedules import partition_range_tags
 from tests.pipeline_helpers import configure
 
 # Thursday 2026-10-29 .. Tuesday 2026-11-10: a partial week, a full week (Nov 2-8), a partial one.

@@ -24,8 +24,8 @@ from scarf_etl.client.exports import V3_BREAKDOWNS, ExportRequest
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DATA_START, DEMO_ORG, DEMO_TOKEN, NON_PRO_ORG
-from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.settings import SettingsError, load_settings
+from scarf_etl.store.raw import FetchPlan, fetch_days, read_raw_day
 from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
 
 FIRST = dt.date(2026, 11, 1)
@@ -245,7 +245,7 @@ def test_api_settings_default_to_todays_scarf_and_refuse_unknown_values() -> Non
 
 
 def test_an_existing_warehouse_gets_the_new_aggregates_columns(tmp_path: Path) -> None:
-    from scarf_etl.warehouse import Warehouse
+    from scarf_etl.store.warehouse import Warehouse
 
     path = tmp_path / "old.duckdb"
     with duckdb.connect(str(path)) as connection:
@@ -271,7 +271,7 @@ def test_an_existing_warehouse_gets_the_new_aggregates_columns(tmp_path: Path) -
 
 def test_splitting_keeps_every_line_and_runs_never_exceed_366_days(tmp_path: Path) -> None:
     from scarf_etl.client import Download
-    from scarf_etl.raw_split import consecutive_runs, split_downloads_by_day
+    from scarf_etl.store.raw_split import consecutive_runs, split_downloads_by_day
 
     year_and_more = [FIRST + dt.timedelta(days=n) for n in range(400)]
     gap = [dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 5)]

@@ -12,12 +12,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from scarf_etl.assets import ALL_ASSETS
+from scarf_etl.commands.failures import root_cause
+from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
+from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.faults import BodyFault, Faults
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.failures import root_cause
-from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
-from scarf_etl.schedules import partition_range_tags
 from tests.pipeline_helpers import configure, table_snapshot
 
 DAY = dt.date(2026, 11, 2)

@@ -10,11 +10,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from scarf_etl import checks
+from scarf_etl.defs import checks
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG
 from scarf_etl.settings import load_settings
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.warehouse import Warehouse
 from tests.pipeline_helpers import configure, materialize_days
 
 DAY = dt.date(2026, 11, 2)

@@ -19,7 +19,7 @@ def test_the_demo_stays_in_data_demo(tmp_path: Path) -> None:
     env["SCARF_DATA_DIR"] = str(tmp_path / "real-data")
     env["SCARF_DUCKDB_PATH"] = str(tmp_path / "real-data" / "mine.duckdb")
     run = subprocess.run(
-        [sys.executable, "-m", "scarf_etl.demo"],
+        [sys.executable, "-m", "scarf_etl.commands.demo"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from scarf_etl.defs.recovery import RunWorker, process_started_at, worker_is_gone
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.recovery import RunWorker, process_started_at, worker_is_gone
 from tests.pipeline_helpers import table_snapshot
 from tests.test_load_command import RUN_TIMEOUT_SECONDS, load_env, start_load
 
@@ -85,7 +85,7 @@ def start_load_in_own_group(env: dict[str, str]) -> subprocess.Popen[str]:
     from tests.test_load_command import REPO_ROOT
 
     return subprocess.Popen(
-        [sys.executable, "-m", "scarf_etl.cli", "load", "--from", FIRST, "--to", LAST],
+        [sys.executable, "-m", "scarf_etl.commands.cli", "load", "--from", FIRST, "--to", LAST],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,14 +9,14 @@ import polars as pl
 import pyarrow.parquet as pq
 from test_normalize import V2_HEADER, event, write_csv
 
-from scarf_etl.lake import (
+from scarf_etl.normalize import RawEventFile
+from scarf_etl.store.lake import (
     build_aggregates_partition,
     build_events_partition,
     lake_partition_file,
     read_partition_rows,
     rejected_partition_file,
 )
-from scarf_etl.normalize import RawEventFile
 
 DAY = date(2026, 11, 1)
 

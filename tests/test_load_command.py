@@ -36,7 +36,7 @@ def load_env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
 
 def start_load(env: dict[str, str], first: str, last: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "scarf_etl.cli", "load", "--from", first, "--to", last],
+        [sys.executable, "-m", "scarf_etl.commands.cli", "load", "--from", first, "--to", last],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,7 +77,11 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
     # The instance exists before the race, as after any first use: two processes creating a
     # fresh SQLite instance at the same moment is Dagster's own first-run race, not ours.
     subprocess.run(
-        [sys.executable, "-c", "from scarf_etl.instance import get_instance; get_instance()"],
+        [
+            sys.executable,
+            "-c",
+            "from scarf_etl.commands.instance import get_instance; get_instance()",
+        ],
         env=env,
         check=True,
         timeout=RUN_TIMEOUT_SECONDS,
@@ -134,7 +138,7 @@ def test_load_without_an_owner_says_what_to_set(emulator: EmulatorServer, tmp_pa
 @pytest.mark.parametrize("bad", [["--from", "2026-13-01", "--to", "2026-11-01"]])
 def test_bad_dates_are_refused_by_the_parser(bad: list[str]) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "scarf_etl.cli", "load", *bad],
+        [sys.executable, "-m", "scarf_etl.commands.cli", "load", *bad],
         capture_output=True,
         text=True,
         check=False,

@@ -10,9 +10,13 @@ import polars as pl
 import pytest
 from test_normalize import V2_HEADER, event, run, write_csv
 
-from scarf_etl.lake import build_events_partition, lake_partition_file, rejected_partition_file
 from scarf_etl.normalize import NormalizeError, RawEventFile
 from scarf_etl.normalize._rejects import MAX_REJECT_ERRORS
+from scarf_etl.store.lake import (
+    build_events_partition,
+    lake_partition_file,
+    rejected_partition_file,
+)
 
 DAY = date(2026, 11, 1)
 

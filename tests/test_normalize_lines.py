@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 from test_normalize import V2_HEADER, event
 
-from scarf_etl.lake import build_events_partition, rejected_partition_file
 from scarf_etl.normalize import RawEventFile
+from scarf_etl.store.lake import build_events_partition, rejected_partition_file
 
 DAY = date(2026, 11, 1)
 ROWS = 200_000  # about 55 MB: more than one 32 MiB reader buffer, and many 8 MiB scan chunks

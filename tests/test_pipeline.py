@@ -12,11 +12,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from scarf_etl.commands.summary import run_example_queries
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_USER, NON_PRO_ORG
-from scarf_etl.raw import raw_day_dir
-from scarf_etl.summary import run_example_queries
+from scarf_etl.store.raw import raw_day_dir
 from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
 
 FIRST = dt.date(2026, 11, 1)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scarf_etl.cli import main
+from scarf_etl.commands.cli import main
+from scarf_etl.commands.status import status_command
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG
-from scarf_etl.status import status_command
 from tests.conftest import EmulatorFactory
 from tests.pipeline_helpers import configure, materialize_days
 

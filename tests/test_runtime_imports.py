@@ -8,7 +8,8 @@ import sys
 
 PROBE = """
 import sys
-import scarf_etl.definitions, scarf_etl.cli, scarf_etl.loading, scarf_etl.status
+import scarf_etl.definitions, scarf_etl.commands.cli, scarf_etl.commands.load
+import scarf_etl.commands.status
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("starlette", "uvicorn")
              or m.startswith("scarf_etl.emulator")))
 """

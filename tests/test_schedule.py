@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from scarf_etl.definitions import defs
-from scarf_etl.schedules import RANGE_END_TAG, RANGE_START_TAG, daily_schedule
+from scarf_etl.defs.schedules import RANGE_END_TAG, RANGE_START_TAG, daily_schedule
 
 
 def evaluate(at: dt.datetime) -> dg.RunRequest:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from scarf_etl.schemas import AGGREGATE_COLUMNS, EVENT_TABLE_COLUMNS, EVENT_TABLES
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.warehouse import Warehouse
 
 DUCKDB_TYPE_OF: dict[pl.DataType, str] = {
     pl.String(): "VARCHAR",

@@ -57,7 +57,7 @@ def test_env_file_fills_unset_variables_and_never_overrides(
 
 
 def test_the_api_resource_never_prints_its_token() -> None:
-    from scarf_etl.resources import ScarfApiResource
+    from scarf_etl.defs.resources import ScarfApiResource
 
     resource = ScarfApiResource(token="scarf-secret-value")
     assert "scarf-secret-value" not in repr(resource)

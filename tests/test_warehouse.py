@@ -13,9 +13,13 @@ import polars as pl
 import pytest
 from test_normalize import V2_HEADER, event, write_csv
 
-from scarf_etl.lake import build_events_partition, lake_partition_file, rejected_partition_file
 from scarf_etl.normalize import RawEventFile
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.lake import (
+    build_events_partition,
+    lake_partition_file,
+    rejected_partition_file,
+)
+from scarf_etl.store.warehouse import Warehouse
 
 DAY = date(2026, 11, 1)
 
@@ -175,7 +179,7 @@ LOADER = textwrap.dedent(
     from datetime import date
     from pathlib import Path
     import duckdb
-    from scarf_etl.warehouse import Warehouse, build_path_for
+    from scarf_etl.store.warehouse import Warehouse, build_path_for
     path, parquet, hold = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
     if hold:
         # Hold the build file's write lock for a while, as a long load in another process would.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.warehouse import SCHEMA_VERSION, Warehouse, build_path_for
+from scarf_etl.store.warehouse import SCHEMA_VERSION, Warehouse, build_path_for
 from tests.pipeline_helpers import configure, materialize_days, scalar
 
 FIRST_DAY = dt.date(2026, 11, 2)

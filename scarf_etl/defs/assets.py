@@ -8,30 +8,26 @@ local files: re-materializing them applies a normalization fix to history withou
 """
 
 import datetime as dt
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 
-from scarf_etl import checks, datasets
+from scarf_etl import datasets
 from scarf_etl.datasets import Dataset
-from scarf_etl.dimensions import fetch_dimensions, list_owner_packages
-from scarf_etl.lake import (
+from scarf_etl.defs import checks
+from scarf_etl.defs.partitions import daily_partitions, day_key, days_in_window
+from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
+from scarf_etl.normalize import NormalizeStats, RawEventFile
+from scarf_etl.schemas import DIMENSION_TABLES
+from scarf_etl.store.dimensions import fetch_dimensions, list_owner_packages
+from scarf_etl.store.lake import (
     build_aggregates_partition,
     build_events_partition,
     lake_partition_file,
     rejected_partition_file,
 )
-from scarf_etl.normalize import NormalizeStats, RawEventFile
-from scarf_etl.partitions import daily_partitions, day_key, days_in_window
-from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
-from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
-from scarf_etl.schemas import DIMENSION_TABLES
-
-# The design requires `BackfillPolicy.single_run()` on every asset; Dagster flags the parameter
-# as beta in every step process, which would bury the progress lines users read.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+from scarf_etl.store.raw import FetchPlan, fetch_days, read_raw_day
 
 API_POOL = "scarf_api"
 WAREHOUSE_POOL = "scarf_warehouse"

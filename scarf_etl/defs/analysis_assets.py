@@ -14,7 +14,7 @@ import dagster as dg
 from scarf_etl.analysis.agents_table import refresh_user_agents
 from scarf_etl.analysis.report import build_report
 from scarf_etl.analysis.views import ANALYSIS_VIEWS, USER_AGENTS_TABLE, ensure_analysis_schema
-from scarf_etl.assets import (
+from scarf_etl.defs.assets import (
     AGGREGATES,
     PACKAGE_EVENTS,
     PIXEL_EVENTS,
@@ -23,8 +23,8 @@ from scarf_etl.assets import (
     window_days,
     window_metadata,
 )
-from scarf_etl.partitions import daily_partitions
-from scarf_etl.resources import ScarfStorageResource
+from scarf_etl.defs.partitions import daily_partitions
+from scarf_etl.defs.resources import ScarfStorageResource
 
 ANALYSIS_GROUP = "analysis"
 USER_AGENTS_KEY = dg.AssetKey(["scarf", USER_AGENTS_TABLE])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from scarf_etl.recovery import recover_interrupted_runs
+from scarf_etl.defs.recovery import recover_interrupted_runs
 
 RECOVERY_INTERVAL_SECONDS = 60
 

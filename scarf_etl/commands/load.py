@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from scarf_etl.instance import get_instance
-from scarf_etl.preflight import check_access, check_range, check_token_present
-from scarf_etl.runs import RunOutcome, run_days
+from scarf_etl.commands.instance import get_instance
+from scarf_etl.commands.preflight import check_access, check_range, check_token_present
+from scarf_etl.commands.runs import RunOutcome, run_days
+from scarf_etl.commands.status import status_command
+from scarf_etl.commands.summary import format_table, table_row_counts
 from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings
-from scarf_etl.status import status_command
-from scarf_etl.summary import format_table, table_row_counts
 
 
 def load_command(

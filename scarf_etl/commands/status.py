@@ -16,9 +16,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from scarf_etl.instance import DEFAULT_DAGSTER_HOME
+from scarf_etl.commands.instance import DEFAULT_DAGSTER_HOME
+from scarf_etl.commands.summary import format_table
 from scarf_etl.schemas import PARTITIONED_TABLES
-from scarf_etl.summary import format_table
 
 # Listed per table in full up to this many; beyond it, ranges are folded.
 MAX_DAYS_LISTED = 20

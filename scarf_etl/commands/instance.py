@@ -12,7 +12,7 @@ import dagster as dg
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_SETTINGS = "dagster.yaml"
 # The project's instance settings, beside the package in a checkout (the supported install).
-PROJECT_INSTANCE_SETTINGS = Path(__file__).resolve().parent.parent / INSTANCE_SETTINGS
+PROJECT_INSTANCE_SETTINGS = Path(__file__).resolve().parents[2] / INSTANCE_SETTINGS
 
 
 def prepare_dagster_home() -> Path:

@@ -11,9 +11,9 @@ import pydantic
 
 from scarf_etl.client import ClientSettings, ScarfClient
 from scarf_etl.client._constants import BACKOFF_INITIAL_SECONDS, MAX_ATTEMPTS
-from scarf_etl.drop_guard import DropGuard
 from scarf_etl.settings import PipelineSettings, load_settings
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.drop_guard import DropGuard
+from scarf_etl.store.warehouse import Warehouse
 
 DEFAULT_MAX_CONCURRENCY = 4
 DEFAULT_LOCK_WAIT_SECONDS = 120.0

@@ -23,9 +23,13 @@ from pathlib import Path
 
 from scarf_etl.client import Download, ExportRequest, ScarfClient
 from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
-from scarf_etl.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
-from scarf_etl.raw_split import consecutive_runs, split_downloads_by_day, uncovered_day_warnings
 from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
+from scarf_etl.store.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
+from scarf_etl.store.raw_split import (
+    consecutive_runs,
+    split_downloads_by_day,
+    uncovered_day_warnings,
+)
 
 MANIFEST_NAME = "_manifest.json"
 STAGING_PREFIX = ".staging-"

@@ -20,9 +20,9 @@ from dagster._core.definitions.reconstruct import ReconstructableJob, Reconstruc
 from dagster._core.events import DagsterEventType
 from dagster._core.execution.api import execute_run_iterator
 
-from scarf_etl.failures import root_cause
-from scarf_etl.recovery import launcher_tags, recover_interrupted_runs
-from scarf_etl.schedules import DAILY_JOB_NAME, partition_range_tags
+from scarf_etl.commands.failures import root_cause
+from scarf_etl.defs.recovery import launcher_tags, recover_interrupted_runs
+from scarf_etl.defs.schedules import DAILY_JOB_NAME, partition_range_tags
 
 DEFINITIONS_MODULE = "scarf_etl.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"

@@ -14,7 +14,7 @@ from scarf_etl.client import (
     ScarfError,
     ScarfNotFoundError,
 )
-from scarf_etl.partitions import partition_day, partitions_start
+from scarf_etl.defs.partitions import partition_day, partitions_start
 from scarf_etl.settings import PipelineSettings
 
 

@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ReportError, ValueError) as error:
             print(f"scarf-etl report: {error}", file=sys.stderr)
             return 2
-    from scarf_etl.loading import check_command, load_command, status
+    from scarf_etl.commands.load import check_command, load_command, status
     from scarf_etl.settings import SettingsError
 
     try:

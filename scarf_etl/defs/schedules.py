@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from scarf_etl.partitions import day_key, partition_day, partitions_start
+from scarf_etl.defs.partitions import day_key, partition_day, partitions_start
 
 DAILY_JOB_NAME = "scarf_daily_job"
 # 06:00 UTC: Scarf's UTC day has closed and its late events have had a few hours to arrive.

@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+from scarf_etl.commands.instance import get_instance
+from scarf_etl.commands.load import describe_outcome
+from scarf_etl.commands.runs import run_days
+from scarf_etl.commands.summary import format_table, run_example_queries, table_row_counts
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
-from scarf_etl.instance import get_instance
-from scarf_etl.loading import describe_outcome
-from scarf_etl.runs import run_days
 from scarf_etl.settings import load_settings
-from scarf_etl.summary import format_table, run_example_queries, table_row_counts
 
 DEMO_DAYS = 7
 DEMO_EVENTS_PER_DAY = 200  # `make demo-ui` serves the same volume: UI re-runs give the same rows

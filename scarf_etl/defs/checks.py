@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from scarf_etl.lake import lake_partition_file, read_partition_rows
 from scarf_etl.settings import PipelineSettings
-from scarf_etl.warehouse import Warehouse
+from scarf_etl.store.lake import lake_partition_file, read_partition_rows
+from scarf_etl.store.warehouse import Warehouse
 
 # Scarf computes aggregates apart from the raw export (and revises both), so a difference is
 # reported as a warning, never a failure.

@@ -78,7 +78,7 @@ def _fsync_directory(folder: Path) -> None:
 
 
 def _sql(name: str) -> str:
-    return resources.files("scarf_etl.sql").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("scarf_etl.store.sql").joinpath(name).read_text(encoding="utf-8")
 
 
 def _identifier(name: str) -> str:
