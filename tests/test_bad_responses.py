@@ -139,3 +139,23 @@ def test_hostile_package_ids_write_nothing_outside_the_data_folder(
     ]
     assert written_outside == []
     assert not outside.exists()
+
+
+def test_a_50_mb_field_is_kept_aside_and_the_rest_of_the_day_loads(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    warehouse = configure(monkeypatch, emulator, data_dir)
+    assert run_day().success
+    before = table_snapshot(warehouse)
+
+    # One export of the day has a row whose user_agent is 50 MB long.
+    emulator.faults = Faults(body_fault="huge_field", body_fault_first=1)
+    assert run_day().success
+    after = table_snapshot(warehouse)
+    events = len(before["package_events"]) + len(before["pixel_events"])
+    assert len(after["package_events"]) + len(after["pixel_events"]) == events - 1
+    rejected = [row for row in after["rejected_rows"] if row[1] == DAY]
+    assert len(rejected) == 1
+    reason = str(rejected[0])
+    assert "longer than" in reason and ".csv" in reason  # the reason and the file it came from
