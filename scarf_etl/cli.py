@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 DEFAULT_EMULATOR_PORT = 8765
+EXECUTOR_CHOICES = ("auto", "in-process", "multiprocess")
 
 
 def _date(text: str) -> dt.date:
@@ -43,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept days whose new fetch has far fewer rows than the one it replaces "
         "(the drop guard refuses them otherwise; see SCARF_MAX_DAY_DROP)",
     )
+    load.add_argument(
+        "--executor",
+        choices=EXECUTOR_CHOICES,
+        default="auto",
+        help="run the steps in this process (in-process: seconds faster) or one process each "
+        "(multiprocess: memory returned after each step); auto picks in-process for small "
+        "loads (default: auto)",
+    )
     return parser
 
 
@@ -57,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scarf_etl.settings import SettingsError
 
     try:
-        return load_command(args.first, args.last, allow_drop=args.allow_drop)
+        return load_command(
+            args.first, args.last, allow_drop=args.allow_drop, executor=args.executor
+        )
     except (SettingsError, ValueError) as error:
         print(f"scarf-etl load: {error}", file=sys.stderr)
         return 2

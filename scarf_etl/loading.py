@@ -5,11 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final, Literal
 
 from scarf_etl.instance import get_instance
+from scarf_etl.raw import RawDataMissingError, read_raw_day
 from scarf_etl.runs import RunOutcome, run_days
 from scarf_etl.settings import apply_env_file, load_settings
 from scarf_etl.summary import format_table, table_row_counts
+
+Executor = Literal["auto", "in-process", "multiprocess"]
+# `auto` runs the steps in the load's own process unless a day may be big: a day's events are
+# normalized in memory, and one process holding Dagster, polars and DuckDB together must stay
+# well under the memory a step process needs alone. Judged by the largest day already fetched.
+IN_PROCESS_MAX_DAY_BYTES: Final = 64 * 1024 * 1024
+EVENT_DATASETS: Final = ("package_events", "pixel_events")
+# Recent days looked at: enough to see a busy weekday, few enough to read in milliseconds.
+RECENT_DAYS_SEEN: Final = 14
 
 
 def load_command(
@@ -18,18 +29,43 @@ def load_command(
     report: Callable[[str], None] = print,
     *,
     allow_drop: bool = False,
+    executor: Executor = "auto",
 ) -> int:
     applied = apply_env_file(Path.cwd())
     if applied:
         report(f"read {', '.join(applied)} from .env")
     settings = load_settings()  # fail before starting a run if the configuration is incomplete
     instance = get_instance()
-    outcome = run_days(instance, first, last, report=report, allow_drop=allow_drop)
+    in_process = runs_in_process(executor, settings.data_dir)
+    outcome = run_days(
+        instance, first, last, report=report, allow_drop=allow_drop, in_process=in_process
+    )
     report(describe_outcome(outcome))
     counts = table_row_counts(settings.duckdb_path)
     if counts:
         report(f"\nwarehouse {settings.duckdb_path}:\n{format_table(['table', 'rows'], counts)}")
     return 0 if outcome.success else 1
+
+
+def runs_in_process(executor: Executor, data_dir: Path) -> bool:
+    """Whether the load's steps run in its own process (see IN_PROCESS_MAX_DAY_BYTES)."""
+    if executor != "auto":
+        return executor == "in-process"
+    return largest_recent_event_day_bytes(data_dir) <= IN_PROCESS_MAX_DAY_BYTES
+
+
+def largest_recent_event_day_bytes(data_dir: Path) -> int:
+    """Raw bytes of the biggest of the last RECENT_DAYS_SEEN fetched days (0 if none)."""
+    largest = 0
+    for dataset in EVENT_DATASETS:
+        folders = sorted((data_dir / "raw" / dataset).glob("date=*"))[-RECENT_DAYS_SEEN:]
+        for folder in folders:
+            day = dt.date.fromisoformat(folder.name.removeprefix("date="))
+            try:
+                largest = max(largest, read_raw_day(data_dir, dataset, day).bytes)
+            except (RawDataMissingError, ValueError, KeyError, OSError):
+                continue  # a day without a readable manifest says nothing about size
+    return largest
 
 
 def describe_outcome(outcome: RunOutcome) -> str:
