@@ -3,10 +3,15 @@
 A run writes a few events per asset and per day (planned, materialized): about 11,000 for a
 year's backfill. Dagster's SQLite storage opens a connection per write and closes it; the
 storage is in WAL mode, and SQLite checkpoints the WAL and deletes it whenever the *last*
-connection to a database closes, which costs several fsyncs per event (30-50 ms here). Holding
-one idle connection open to each of the run's databases for the run's duration keeps the WAL
-alive between writes: 3x cheaper events, same data, and nothing else changes (the connection
-takes no lock and reads nothing).
+connection to a database closes, which costs several fsyncs per event (30-50 ms here). So, for
+the run's duration, in the process that runs `scarf-etl load`:
+- one idle connection is held open to each of the run's databases, which keeps the WAL alive
+  between writes (the connection takes no lock and reads nothing);
+- SQLite connections this process opens use `synchronous=NORMAL`, SQLite's recommended setting
+  for WAL: a commit no longer waits for the disk, and a killed process still loses nothing
+  (only a power cut can drop the last commits of the run history; the pipeline's own data is
+  in files and DuckDB, untouched by this).
+Together a few ms per event instead of 30-50; same events, same data.
 
 Where the instance does not use SQLite files under `$DAGSTER_HOME/history` (Postgres, another
 layout), there is nothing to hold and this does nothing.
@@ -20,7 +25,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 # The default SQLite instance storage's files (dagster.yaml leaves storage at its default).
 HISTORY_DIR: Final = "history"
@@ -99,6 +107,7 @@ def fast_event_writes(dagster_home: Path, run_id: str, days: int) -> Iterator[No
         ]
     )
     keeper.start()
+    event.listen(Engine, "connect", _commit_without_waiting_for_disk)
     previous = os.environ.get(PLAN_SUBSETS_VARIABLE)
     if days > PLAN_DAYS_ONE_BY_ONE_UP_TO and previous is None:
         os.environ[PLAN_SUBSETS_VARIABLE] = "true"
@@ -107,4 +116,12 @@ def fast_event_writes(dagster_home: Path, run_id: str, days: int) -> Iterator[No
     finally:
         if previous is None:
             os.environ.pop(PLAN_SUBSETS_VARIABLE, None)
+        event.remove(Engine, "connect", _commit_without_waiting_for_disk)
         keeper.stop()
+
+
+def _commit_without_waiting_for_disk(dbapi_connection: Any, _record: Any) -> None:
+    """Every new SQLite connection of any engine (Dagster's storage is the only SQLAlchemy user
+    in the process): WAL's recommended `synchronous=NORMAL`."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
