@@ -40,21 +40,25 @@ test: lint typecheck validate pytest
 demo: setup
 	$(BIN)/python -m scarf_etl.demo
 
+# DAGSTER_HOME needs the project's dagster.yaml (pools, run monitoring): copied there if absent.
 dev: setup
-	mkdir -p $${DAGSTER_HOME:-.dagster_home}
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+	home=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home}; mkdir -p $$home; \
+	test -f $$home/dagster.yaml || cp dagster.yaml $$home/; \
+	DAGSTER_HOME=$$home $(BIN)/dagster dev -w workspace.yaml
 
-# The UI on the bundled emulator: what `make demo` loaded, plus materialize/backfill buttons
-# that call the emulator. Ctrl-C stops both.
+# The UI on the bundled emulator and the demo's own state (data/demo/): what `make demo` loaded,
+# plus materialize/backfill buttons that call the emulator (same volume). Ctrl-C stops both.
 DEMO_PORT ?= 8765
 demo-ui: setup
-	mkdir -p $${DAGSTER_HOME:-.dagster_home}
-	$(BIN)/scarf-etl emulator --port $(DEMO_PORT) & emulator=$$!; \
+	home=$(CURDIR)/data/demo/dagster_home; mkdir -p $$home; \
+	test -f $$home/dagster.yaml || cp dagster.yaml $$home/; \
+	$(BIN)/scarf-etl emulator --port $(DEMO_PORT) --events-per-day 200 & emulator=$$!; \
 	trap 'kill $$emulator' EXIT INT TERM; \
-	SCARF_API_TOKEN=scarf-demo-token SCARF_OWNER=acme-labs \
+	SCARF_API_TOKEN=scarf-demo-token SCARF_OWNER=acme-labs SCARF_DATA_DIR=$(CURDIR)/data/demo \
 	SCARF_API_URL=http://127.0.0.1:$(DEMO_PORT)/api/v1 SCARF_API_V2_URL=http://127.0.0.1:$(DEMO_PORT)/v2 \
 	SCARF_API_V3_URL=http://127.0.0.1:$(DEMO_PORT)/v3 \
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+	SCARF_PARTITIONS_START=$$($(BIN)/python -c 'import datetime as d; print(d.date.today() - d.timedelta(30))') \
+	DAGSTER_HOME=$$home $(BIN)/dagster dev -w workspace.yaml
 
 emulator: setup
 	$(BIN)/scarf-etl emulator --port $${PORT:-8765}

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.definitions.metadata import RawMetadataValue
 
 from scarf_etl import checks
 from scarf_etl.dimensions import fetch_dimensions, list_owner_packages
@@ -24,10 +23,10 @@ from scarf_etl.lake import (
     rejected_partition_file,
 )
 from scarf_etl.normalize import NormalizeStats, RawEventFile
-from scarf_etl.partitions import daily_partitions, days_in_window
+from scarf_etl.partitions import daily_partitions, day_key, days_in_window
 from scarf_etl.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.resources import ScarfApiResource, ScarfStorageResource
-from scarf_etl.schemas import DIMENSION_TABLES
+from scarf_etl.schemas import AGGREGATE_COLUMNS, DIMENSION_TABLES, EVENT_TABLE_COLUMNS
 
 # The design requires `BackfillPolicy.single_run()` on every asset; Dagster flags the parameter
 # as beta in every step process, which would bury the progress lines users read.
@@ -68,11 +67,19 @@ PIXEL_EVENTS = Export("pixel_events", "Documentation pixel view events (v2 CSV)"
 EXPORTS = (AGGREGATES, PACKAGE_EVENTS, PIXEL_EVENTS)
 
 
+def column_schema(export: Export) -> dg.TableSchema:
+    """The table's typed columns, shown in the UI (unknown export columns are added later)."""
+    columns = EVENT_TABLE_COLUMNS if export.is_events else AGGREGATE_COLUMNS
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in columns.items()]
+    )
+
+
 def window_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return days_in_window(context.partition_time_window)
 
 
-def window_metadata(days: Sequence[dt.date]) -> dict[str, RawMetadataValue]:
+def window_metadata(days: Sequence[dt.date]) -> dict[str, str | int]:
     return {"first_day": days[0].isoformat(), "last_day": days[-1].isoformat(), "days": len(days)}
 
 
@@ -114,6 +121,15 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 warn=context.log.warning,
                 guard=scarf_storage.drop_guard(),
             )
+        for raw_day in fetched:
+            context.add_asset_metadata(
+                {
+                    "files": len(raw_day.files),
+                    "bytes": raw_day.bytes,
+                    "rows": sum(f.rows or 0 for f in raw_day.files),
+                },
+                partition_key=day_key(raw_day.day),
+            )
         fetched_bytes = sum(day.bytes for day in fetched)
         context.log.info(
             f"fetched {export.dataset} for {len(days)} day(s): {fetched_bytes} bytes "
@@ -129,6 +145,17 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
         )
 
     return raw_export
+
+
+def describe_stats(stats: NormalizeStats) -> str:
+    """One line a person reads: what came in and where it went."""
+    line = (
+        f"{stats.rows_out} rows out of {stats.rows_in} in ({stats.duplicates} duplicates, "
+        f"{stats.out_of_window} outside the day, {stats.rejected} rejected)"
+    )
+    if stats.extra_columns:
+        line += f"; new columns kept: {', '.join(stats.extra_columns)}"
+    return line
 
 
 def _sum_stats(stats: Sequence[NormalizeStats]) -> dict[str, int]:
@@ -147,6 +174,7 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
         description=f"Typed parquet partitions (zstd): {export.description}.",
         group_name="lake",
         deps=[export.raw_key],
+        metadata={"dagster/column_schema": column_schema(export)},
         partitions_def=daily_partitions,
         backfill_policy=SINGLE_RUN,
         kinds={"polars", "parquet"},
@@ -177,13 +205,17 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                 )
             stats.append(day_stats)
             extra_columns.update(day_stats.extra_columns)
-            context.log.info(f"{export.dataset} {day.isoformat()}: {day_stats}")
+            # Each day's partition carries its own figures, not the run's totals.
+            context.add_asset_metadata(
+                {**_sum_stats([day_stats]), "dagster/row_count": day_stats.rows_out},
+                partition_key=day_key(day),
+            )
+            context.log.info(f"{export.dataset} {day.isoformat()}: {describe_stats(day_stats)}")
         totals = _sum_stats(stats)
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
-                **totals,
-                "dagster/row_count": totals["rows_out"],
+                **{f"window_{name}": value for name, value in totals.items()},
                 "extra_columns": ", ".join(sorted(extra_columns)),
                 "path": str(
                     lake_partition_file(settings.data_dir, export.dataset, days[0]).parent.parent
@@ -231,6 +263,10 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         description=f"DuckDB table scarf.{export.dataset}: {export.description}.",
         group_name="warehouse",
         deps=deps,
+        metadata={
+            "dagster/column_schema": column_schema(export),
+            "dagster/table_name": f"scarf.{export.dataset}",
+        },
         partitions_def=daily_partitions,
         backfill_policy=SINGLE_RUN,
         pool=WAREHOUSE_POOL,
@@ -254,6 +290,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
                 rejected_partition_file(settings.data_dir, export.dataset, day),
             )
             context.log.info(f"scarf.{export.dataset} {day.isoformat()}: {rows} rows loaded")
+            context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
             loaded += rows
         results = [
             checks.rows_match_lake(warehouse, settings, export.dataset, days),
@@ -268,7 +305,7 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
-                "dagster/row_count": loaded,
+                "rows_loaded_in_window": loaded,
                 "table": f"scarf.{export.dataset}",
                 "warehouse": str(settings.duckdb_path),
                 "publish_seconds": round(publish_seconds, 3),

@@ -16,8 +16,7 @@ from scarf_etl.settings import PipelineSettings
 from scarf_etl.warehouse import Warehouse
 
 # Scarf computes aggregates apart from the raw export (and revises both), so a difference is
-# reported as a warning, never a failure. The share of a package-day's count tolerated silently:
-AGGREGATE_TOLERANCE = 0.0
+# reported as a warning, never a failure.
 
 UNIQUE_EVENT_ID = "event_id_unique"
 ROWS_MATCH_LAKE = "rows_match_lake"
@@ -32,7 +31,7 @@ def _days_text(days: Sequence[dt.date]) -> str:
 def event_id_unique(
     warehouse: Warehouse, table: str, days: Sequence[dt.date], owner: str
 ) -> dg.AssetCheckResult:
-    duplicates = {day: warehouse.duplicate_event_ids(table, day, owner) for day in days}
+    duplicates = warehouse.duplicate_event_ids(table, days, owner)
     bad = [day for day, count in duplicates.items() if count]
     return dg.AssetCheckResult(
         check_name=UNIQUE_EVENT_ID,
@@ -52,9 +51,10 @@ def rows_match_lake(
 ) -> dg.AssetCheckResult:
     mismatches: list[str] = []
     lake_total = warehouse_total = 0
+    warehouse_counts = warehouse.count_rows(table, days, settings.owner)
     for day in days:
         lake_rows = read_partition_rows(lake_partition_file(settings.data_dir, table, day))
-        warehouse_rows = warehouse.count_rows(table, day, settings.owner)
+        warehouse_rows = warehouse_counts[day]
         lake_total += lake_rows
         warehouse_total += warehouse_rows
         if lake_rows != warehouse_rows:
@@ -74,7 +74,8 @@ def day_not_empty(
     warehouse: Warehouse, table: str, days: Sequence[dt.date], owner: str
 ) -> dg.AssetCheckResult:
     # A new package or a quiet day can legitimately have no events: warn, never fail.
-    empty = [day for day in days if warehouse.count_rows(table, day, owner) == 0]
+    counts = warehouse.count_rows(table, days, owner)
+    empty = [day for day in days if counts[day] == 0]
     return dg.AssetCheckResult(
         check_name=DAY_NOT_EMPTY,
         passed=not empty,
@@ -87,14 +88,14 @@ def totals_match_events(
     warehouse: Warehouse, days: Sequence[dt.date], owner: str
 ) -> dg.AssetCheckResult:
     """The aggregates' `total` breakdown per package and day against the loaded events."""
-    differences: list[str] = []
-    for day in days:
-        totals = warehouse.aggregate_totals_by_package(day, owner)
-        events = warehouse.event_counts_by_package("package_events", day, owner)
-        for package in sorted(set(totals) | set(events)):
-            total, counted = totals.get(package, 0), events.get(package, 0)
-            if abs(total - counted) > AGGREGATE_TOLERANCE * max(total, counted):
-                differences.append(f"{day.isoformat()} {package}: total {total}, events {counted}")
+    totals = warehouse.aggregate_totals_by_package(days, owner)
+    events = warehouse.event_counts_by_package("package_events", days, owner)
+    differences = [
+        f"{day.isoformat()} {package}: total {totals.get((day, package), 0)}, "
+        f"events {events.get((day, package), 0)}"
+        for day, package in sorted(set(totals) | set(events))
+        if totals.get((day, package), 0) != events.get((day, package), 0)
+    ]
     return dg.AssetCheckResult(
         check_name=TOTALS_MATCH_EVENTS,
         passed=not differences,

@@ -6,9 +6,36 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 DEFAULT_EMULATOR_PORT = 8765
 EXECUTOR_CHOICES = ("auto", "in-process", "multiprocess")
+
+VARIABLES = """\
+configuration (environment variables; ./.env is read too, the shell wins):
+  SCARF_API_TOKEN         Bearer token from your Scarf account page (required)
+  SCARF_OWNER             organization name or username whose data is exported (required)
+  SCARF_OWNER_KIND        organization | user                          [organization]
+  SCARF_DATA_DIR          raw files, parquet lake and warehouse        [./data]
+  SCARF_DUCKDB_PATH       the warehouse file users open      [$SCARF_DATA_DIR/warehouse.duckdb]
+  SCARF_EVENTS_API        v2 | v1 (the v1 page's CSV paths)            [v2]
+  SCARF_AGGREGATES_API    v3 | v1                                      [v3]
+  SCARF_EXPORT_WINDOW_DAYS  most days per event export request (1-366)  [31]
+  SCARF_API_URL / SCARF_API_V2_URL / SCARF_API_V3_URL   API roots (defaults: scarf.sh)
+  SCARF_PARTITIONS_START  first daily partition                        [2024-01-01]
+  SCARF_REFRESH_DAYS      days before yesterday the daily schedule re-loads   [3]
+  SCARF_MAX_DAY_DROP      share of a day's rows a re-fetch may lose silently  [0.2]
+  SCARF_ALLOW_DROP        1: accept any drop (same as load --allow-drop)      [0]
+  DAGSTER_HOME            Dagster's runs, schedules and pools          [./.dagster_home]
+"""
+
+EXAMPLES = """\
+examples:
+  scarf-etl check                                   token, owner and kind, in seconds
+  scarf-etl load --from 2026-11-01 --to 2026-11-07  one run for a week (both days included)
+  scarf-etl status                                  what is loaded, missing, empty
+  scarf-etl emulator --port 8765                    a local Scarf API to try things on
+"""
 
 
 def _date(text: str) -> dt.date:
@@ -20,21 +47,29 @@ def _date(text: str) -> dt.date:
         ) from error
 
 
+def _version() -> str:
+    try:
+        return metadata.version("scarf-etl")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="scarf-etl", description="Copy Scarf data into a parquet lake and DuckDB."
+        prog="scarf-etl",
+        description="Copy Scarf data (downloads, doc views, aggregates) into a parquet lake "
+        "and a DuckDB warehouse, day by day, with Dagster.",
+        epilog=f"{VARIABLES}\n{EXAMPLES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    emulator = commands.add_parser("emulator", help="serve the Scarf API emulator on 127.0.0.1")
-    emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
-    emulator.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
-    emulator.add_argument(
-        "--events-per-day", type=int, default=50, help="events per package per day"
-    )
+    parser.add_argument("--version", action="version", version=f"scarf-etl {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     load = commands.add_parser(
-        "load", help="load a range of days as one Dagster run (recorded under DAGSTER_HOME)"
+        "load",
+        help="load a range of days as one Dagster run (recorded under DAGSTER_HOME)",
+        description="Pre-flight checks, then every asset for the days as one Dagster run. "
+        "Loading a day replaces it: re-running never doubles rows.",
     )
     load.add_argument("--from", dest="first", type=_date, required=True, help="first day (UTC)")
     load.add_argument("--to", dest="last", type=_date, required=True, help="last day, inclusive")
@@ -52,25 +87,56 @@ def build_parser() -> argparse.ArgumentParser:
         "(multiprocess: memory returned after each step); auto picks in-process for small "
         "loads (default: auto)",
     )
+
+    check = commands.add_parser(
+        "check",
+        help="pre-flight only: the token is accepted and the owner exists as its kind",
+    )
+    check.add_argument("--from", dest="first", type=_date, help="also check a range's first day")
+    check.add_argument("--to", dest="last", type=_date, help="and its last day")
+
+    commands.add_parser(
+        "status", help="per table: first and last day, missing and empty days, the last run"
+    )
+
+    emulator = commands.add_parser("emulator", help="serve the Scarf API emulator on 127.0.0.1")
+    emulator.add_argument("--port", type=int, default=DEFAULT_EMULATOR_PORT)
+    emulator.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    emulator.add_argument(
+        "--events-per-day", type=int, default=50, help="events per package per day"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from scarf_etl.emulator.server import serve_forever
+        try:
+            from scarf_etl.emulator.server import serve_forever
+        except ImportError as error:
+            print(
+                f"scarf-etl emulator: {error.name} is missing: the emulator is an extra, "
+                "install it with `pip install 'scarf-etl[emulator]'` (a checkout's "
+                "`make setup` does).",
+                file=sys.stderr,
+            )
+            return 2
 
         serve_forever(port=args.port, seed=args.seed, events_per_day=args.events_per_day)
         return 0
-    from scarf_etl.loading import load_command
+    from scarf_etl.loading import check_command, load_command, status
     from scarf_etl.settings import SettingsError
 
     try:
+        if args.command == "status":
+            return status()
+        if args.command == "check":
+            return check_command(args.first, args.last)
         return load_command(
             args.first, args.last, allow_drop=args.allow_drop, executor=args.executor
         )
     except (SettingsError, ValueError) as error:
-        print(f"scarf-etl load: {error}", file=sys.stderr)
+        print(f"scarf-etl {args.command}: {error}", file=sys.stderr)
         return 2
 
 

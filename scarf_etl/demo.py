@@ -1,8 +1,9 @@
 """`make demo`: the bundled emulator as the Scarf API, the last 7 days end to end into DuckDB.
 
-Everything runs for real: an HTTP server on 127.0.0.1, a Dagster run recorded under
-`$DAGSTER_HOME` (so it shows in `make dev`), parquet files and a DuckDB file under
-`$SCARF_DATA_DIR` (default ./data).
+Everything runs for real: an HTTP server on 127.0.0.1, a Dagster run, parquet files and a DuckDB
+file. All of the demo's state lives under `data/demo/` (its warehouse, lake, raw files and its
+own Dagster home), never in `./data/warehouse.duckdb` or `./.dagster_home`, so fake demo rows
+never mix with a real load. `make demo-ui` opens the UI on the same state.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import os
 import sys
 import time
+from pathlib import Path
 
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
@@ -21,8 +23,10 @@ from scarf_etl.settings import load_settings
 from scarf_etl.summary import format_table, run_example_queries, table_row_counts
 
 DEMO_DAYS = 7
-DEMO_EVENTS_PER_DAY = 200
+DEMO_EVENTS_PER_DAY = 200  # `make demo-ui` serves the same volume: UI re-runs give the same rows
 DEMO_SEED = 0
+DEMO_DIR = Path("data") / "demo"
+DEMO_DAGSTER_HOME = DEMO_DIR / "dagster_home"
 
 
 def main() -> int:
@@ -40,8 +44,11 @@ def main() -> int:
                 "SCARF_API_URL": emulator.v1_url,
                 "SCARF_API_V2_URL": emulator.v2_url,
                 "SCARF_API_V3_URL": emulator.v3_url,
+                "SCARF_DATA_DIR": str(DEMO_DIR),
+                "DAGSTER_HOME": str(DEMO_DAGSTER_HOME.resolve()),
             }
         )
+        os.environ.pop("SCARF_DUCKDB_PATH", None)
         settings = load_settings()
         print(f"emulator serving the Scarf API at {emulator.url} (owner {DEMO_ORG})")
         print(f"loading {first}..{yesterday} into {settings.duckdb_path}\n")

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Final, Literal
 
 from scarf_etl.instance import get_instance
+from scarf_etl.preflight import check_access, check_range, check_token_present
 from scarf_etl.raw import RawDataMissingError, read_raw_day
 from scarf_etl.runs import RunOutcome, run_days
-from scarf_etl.settings import apply_env_file, load_settings
+from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings
+from scarf_etl.status import status_command
 from scarf_etl.summary import format_table, table_row_counts
 
 Executor = Literal["auto", "in-process", "multiprocess"]
@@ -31,10 +33,10 @@ def load_command(
     allow_drop: bool = False,
     executor: Executor = "auto",
 ) -> int:
-    applied = apply_env_file(Path.cwd())
-    if applied:
-        report(f"read {', '.join(applied)} from .env")
-    settings = load_settings()  # fail before starting a run if the configuration is incomplete
+    settings = _configuration(report)
+    # Pre-flight, before any run or export (billed) call: fails in seconds, naming the fix.
+    check_range(first, last)
+    check_access(check_token_present(), settings, report)
     instance = get_instance()
     in_process = runs_in_process(executor, settings.data_dir)
     outcome = run_days(
@@ -66,6 +68,31 @@ def largest_recent_event_day_bytes(data_dir: Path) -> int:
             except (RawDataMissingError, ValueError, KeyError, OSError):
                 continue  # a day without a readable manifest says nothing about size
     return largest
+
+
+def _configuration(report: Callable[[str], None]) -> PipelineSettings:
+    applied = apply_env_file(Path.cwd())
+    if applied:
+        report(f"read {', '.join(applied)} from .env")
+    return load_settings()  # fails if the configuration is incomplete
+
+
+def check_command(
+    first: dt.date | None, last: dt.date | None, report: Callable[[str], None] = print
+) -> int:
+    """`scarf-etl check`: the pre-flight of `load`, alone."""
+    settings = _configuration(report)
+    if first or last:
+        check_range(first or last or dt.date.min, last or first or dt.date.max)
+        report(f"pre-flight: {first or last}..{last or first} lies within the partitions")
+    check_access(check_token_present(), settings, report)
+    return 0
+
+
+def status(report: Callable[[str], None] = print) -> int:
+    """`scarf-etl status` on the configured warehouse."""
+    apply_env_file(Path.cwd())
+    return status_command(load_settings().duckdb_path, report)
 
 
 def describe_outcome(outcome: RunOutcome) -> str:

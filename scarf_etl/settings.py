@@ -56,11 +56,15 @@ def apply_env_file(directory: Path) -> list[str]:
     """Load `directory/.env` into the environment the way `dagster dev` does for its runs, so
     `scarf-etl load` and the UI read the same configuration. Variables already set win.
     Returns the names it set (never their values: the file holds the token)."""
-    # Dagster's own .env reader, so both paths parse the file identically.
-    from dagster._core.secrets.env_file import get_env_var_dict
+    # python-dotenv, the reader `dagster dev` uses for the same file, so both parse it alike.
+    from dotenv import dotenv_values
 
+    env_file = directory / ".env"
+    values = dotenv_values(env_file) if env_file.is_file() else {}
     applied = []
-    for name, value in get_env_var_dict(str(directory)).items():
+    for name, value in values.items():
+        if value is None:
+            continue
         if name not in os.environ:
             os.environ[name] = value
             applied.append(name)

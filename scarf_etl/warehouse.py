@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 import polars as pl
@@ -33,6 +33,10 @@ from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, 
 
 SCHEMA: Final = "scarf"
 REJECTED_TABLE: Final = "rejected_rows"
+LOADED_DAYS_TABLE: Final = "loaded_days"
+# Version 1: event_id PRIMARY KEY (2026-11). Version 2: no key, loaded_days, v3 aggregates
+# columns. ensure_schema() brings any older file to this version.
+SCHEMA_VERSION: Final = 2
 # How long a call waits for another process to release the file before giving up.
 LOCK_WAIT_SECONDS: Final = 120.0
 LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
@@ -212,6 +216,22 @@ class Warehouse:
                 connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{table}"))
                 self._drop_primary_key(connection, table)
             connection.execute(_sql(_CREATE_VIEWS))
+            current = connection.execute(
+                f"SELECT max(version) FROM {SCHEMA}.schema_version"
+            ).fetchone()
+            if not current or current[0] is None or current[0] < SCHEMA_VERSION:
+                connection.execute(
+                    f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (?)", [SCHEMA_VERSION]
+                )
+
+    def schema_version(self) -> int | None:
+        """The build file's schema version (None before ensure_schema ran)."""
+        try:
+            rows = self.query(f"SELECT max(version) FROM {SCHEMA}.schema_version")
+        except duckdb.CatalogException:
+            return None
+        value = rows[0][0] if rows else None
+        return int(str(value)) if value is not None else None
 
     def _drop_primary_key(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
         """Rebuild an event table created with `event_id PRIMARY KEY` (schema of 2026-11) without
@@ -299,14 +319,27 @@ class Warehouse:
                 "WHERE table_name = ? AND partition_date = ? AND owner = ?",
                 [table, day, owner],
             )
+            rejected_rows = 0
             if rejected is not None:
-                connection.execute(
+                counted = connection.execute(
                     f"INSERT INTO {SCHEMA}.{REJECTED_TABLE} BY NAME "
                     "SELECT * FROM read_parquet(?, hive_partitioning = false) "
                     "WHERE table_name = ? AND partition_date = ? AND owner = ?",
                     [str(rejected), table, day, owner],
-                )
-        return int(inserted[0]) if inserted else 0
+                ).fetchone()
+                rejected_rows = int(counted[0]) if counted else 0
+            rows = int(inserted[0]) if inserted else 0
+            connection.execute(
+                f"DELETE FROM {SCHEMA}.{LOADED_DAYS_TABLE} "
+                "WHERE table_name = ? AND day = ? AND owner = ?",
+                [table, day, owner],
+            )
+            connection.execute(
+                f"INSERT INTO {SCHEMA}.{LOADED_DAYS_TABLE} "
+                "(table_name, day, owner, rows, rejected) VALUES (?, ?, ?, ?, ?)",
+                [table, day, owner, rows, rejected_rows],
+            )
+        return rows
 
     def replace_dimension(
         self, table: str, frame: pl.DataFrame, *, owner: str | None = None
@@ -350,42 +383,67 @@ class Warehouse:
             raise ValueError(f"not an event table: {table!r}")
         return table
 
-    def count_rows(self, table: str, day: date, owner: str) -> int:
-        """Rows of `table` for (day, owner). Raises ValueError for an unknown table."""
+    def count_rows(self, table: str, days: Sequence[date], owner: str) -> dict[date, int]:
+        """Rows of `table` per day of `days` for `owner` (0 for a day without rows), in one
+        query. Raises ValueError for an unknown table."""
         if table not in PARTITIONED_TABLES:
             raise ValueError(f"not a partitioned warehouse table: {table!r}")
-        rows = self.query(
-            f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {_DATE_COLUMN[table]} = ? AND owner = ?",
-            [day, owner],
+        column = _DATE_COLUMN[table]
+        rows = self._window_query(
+            f"SELECT {column}, count(*) FROM {SCHEMA}.{table} "
+            f"WHERE {column} BETWEEN ? AND ? AND owner = ? GROUP BY ALL",
+            days,
+            owner,
         )
-        return int(str(rows[0][0]))
+        counts = dict.fromkeys(days, 0)
+        counts.update({day: int(str(count)) for day, count in rows if day in counts})
+        return counts
 
-    def duplicate_event_ids(self, table: str, day: date, owner: str) -> int:
-        """Rows beyond the first per event_id for (day, owner); 0 when ids are unique."""
-        rows = self.query(
-            f"SELECT count(*) - count(DISTINCT event_id) FROM {SCHEMA}.{self._event_table(table)} "
-            "WHERE event_date = ? AND owner = ?",
-            [day, owner],
-        )
-        return int(str(rows[0][0]))
-
-    def event_counts_by_package(self, table: str, day: date, owner: str) -> dict[str, int]:
-        """Events per package uuid (the package name where no uuid was requested)."""
-        rows = self.query(
-            f"SELECT coalesce(package_id, package, ''), count(*) "
+    def duplicate_event_ids(self, table: str, days: Sequence[date], owner: str) -> dict[date, int]:
+        """Rows beyond the first per event_id, per day of `days` (0 when ids are unique)."""
+        rows = self._window_query(
+            f"SELECT event_date, count(*) - count(DISTINCT event_id) "
             f"FROM {SCHEMA}.{self._event_table(table)} "
-            "WHERE event_date = ? AND owner = ? GROUP BY ALL",
-            [day, owner],
+            "WHERE event_date BETWEEN ? AND ? AND owner = ? GROUP BY ALL",
+            days,
+            owner,
         )
-        return {str(key): int(str(count)) for key, count in rows}
+        duplicates = dict.fromkeys(days, 0)
+        duplicates.update({day: int(str(count)) for day, count in rows if day in duplicates})
+        return duplicates
 
-    def aggregate_totals_by_package(self, day: date, owner: str) -> dict[str, int]:
-        """The `total` breakdown's total per package uuid for (day, owner); v3's tracking
-        pixels are left out (rows loaded before `artifact_type` existed are packages)."""
-        rows = self.query(
-            f"SELECT package, sum(total) FROM {SCHEMA}.{AGGREGATES_TABLE} "
-            "WHERE date = ? AND owner = ? AND breakdown = 'total' "
-            "AND coalesce(artifact_type, 'package') = 'package' GROUP BY ALL",
-            [day, owner],
+    def event_counts_by_package(
+        self, table: str, days: Sequence[date], owner: str
+    ) -> dict[tuple[date, str], int]:
+        """Events per (day, package uuid; the package name where no uuid was requested)."""
+        rows = self._window_query(
+            f"SELECT event_date, coalesce(package_id, package, ''), count(*) "
+            f"FROM {SCHEMA}.{self._event_table(table)} "
+            "WHERE event_date BETWEEN ? AND ? AND owner = ? GROUP BY ALL",
+            days,
+            owner,
         )
-        return {str(key): int(str(total)) for key, total in rows}
+        wanted = set(days)
+        return {(day, str(key)): int(str(n)) for day, key, n in rows if day in wanted}
+
+    def aggregate_totals_by_package(
+        self, days: Sequence[date], owner: str
+    ) -> dict[tuple[date, str], int]:
+        """The `total` breakdown's total per (day, package uuid); v3's tracking pixels are left
+        out (rows loaded before `artifact_type` existed are packages)."""
+        rows = self._window_query(
+            f"SELECT date, package, sum(total) FROM {SCHEMA}.{AGGREGATES_TABLE} "
+            "WHERE date BETWEEN ? AND ? AND owner = ? AND breakdown = 'total' "
+            "AND coalesce(artifact_type, 'package') = 'package' GROUP BY ALL",
+            days,
+            owner,
+        )
+        wanted = set(days)
+        return {(day, str(key)): int(str(n)) for day, key, n in rows if day in wanted}
+
+    def _window_query(self, sql: str, days: Sequence[date], owner: str) -> list[tuple[Any, ...]]:
+        """`sql` with (first day, last day, owner) bound: one query for a run's whole window.
+        Rows start with the day (a `date`)."""
+        if not days:
+            return []
+        return self.query(sql, [min(days), max(days), owner])

@@ -18,7 +18,7 @@ from scarf_etl.resources import default_resources
 from scarf_etl.schedules import partition_range_tags
 
 # Columns whose value is the moment of loading, not the data: left out when comparing runs.
-LOAD_TIME_COLUMNS = ("refreshed_at", "rejected_at")
+LOAD_TIME_COLUMNS = ("refreshed_at", "rejected_at", "loaded_at", "applied_at")
 
 
 def configure(

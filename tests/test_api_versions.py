@@ -261,7 +261,8 @@ def test_an_existing_warehouse_gets_the_new_aggregates_columns(tmp_path: Path) -
     warehouse = Warehouse(path)
     warehouse.ensure_schema()
     warehouse.ensure_schema()  # idempotent
-    assert warehouse.aggregate_totals_by_package(dt.date(2026, 11, 1), "o") == {"p": 3}
+    day = dt.date(2026, 11, 1)
+    assert warehouse.aggregate_totals_by_package([day], "o") == {(day, "p"): 3}
     warehouse.publish()
     columns = {r[0] for r in rows(path, "SELECT column_name FROM information_schema.columns "
                                         "WHERE table_name = 'aggregates'")}  # fmt: skip

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
+from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN, NON_PRO_ORG
 from tests.pipeline_helpers import scalar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -146,16 +146,17 @@ def test_bad_dates_are_refused_by_the_parser(bad: list[str]) -> None:
 
 def test_a_failed_load_ends_with_the_real_cause(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = load_env(emulator, tmp_path)
-    env["SCARF_API_TOKEN"] = "not-the-token"
+    # The token and the owner pass pre-flight; the exports then fail inside the run.
+    env["SCARF_OWNER"] = NON_PRO_ORG
     run = start_load(env, "2026-11-01", "2026-11-01")
     output = run.communicate(timeout=RUN_TIMEOUT_SECONDS)[0]
-    assert run.returncode == 1
+    assert run.returncode == 1, output
     # The last lines a user reads name the failed step and the project's own message, not
     # Dagster's wrapper; the trace stays in the run's event log.
     tail = output.strip().splitlines()[-5:]
     failures = [line for line in tail if line.strip().startswith("failure:")]
     assert failures, output
-    assert all("Scarf rejected the API token" in line for line in failures), tail
-    assert all("SCARF_API_TOKEN" in line for line in failures)
+    assert all("not-a-pro-member" in line or "plan" in line for line in failures), tail
     assert "DagsterExecutionStepExecutionError" not in output
-    assert "not-the-token" not in output
+    assert "Traceback" not in output
+    assert DEMO_TOKEN not in output

@@ -256,3 +256,30 @@ def test_a_user_account_exports_its_own_packages(
     assert scalar(
         warehouse_path, "SELECT count(*) FROM scarf.packages WHERE owner = ?", [DEMO_USER]
     ) == len(user_packages)
+
+
+def test_each_day_carries_its_own_row_count(emulator: EmulatorServer, warehouse_path: Path) -> None:
+    first, last = dt.date(2026, 11, 1), dt.date(2026, 11, 3)
+    result = materialize_days(first, last)
+    assert result.success
+    seen: dict[tuple[str, str], int] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        assert materialization.partition is not None
+        row_count = materialization.metadata.get("dagster/row_count")
+        if row_count is not None:
+            key = (materialization.asset_key.to_user_string(), materialization.partition)
+            seen[key] = int(str(row_count.value))
+    for table in ("package_events", "pixel_events"):
+        counts = {
+            day.isoformat(): scalar(
+                warehouse_path,
+                f"SELECT count(*) FROM scarf.{table} WHERE event_date = ?",
+                [day],
+            )
+            for day in (first, first + dt.timedelta(days=1), last)
+        }
+        assert len(set(counts.values())) > 1  # the days differ, so a run total would show
+        for day, count in counts.items():
+            assert seen[(f"scarf/{table}", day)] == count
+            assert seen[(f"lake/{table}", day)] == count

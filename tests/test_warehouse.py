@@ -72,9 +72,9 @@ def test_loading_twice_gives_the_same_rows(warehouse: Warehouse, tmp_path: Path)
     assert load_day(warehouse, tmp_path) == 2
     assert warehouse.query("SELECT * FROM scarf.package_events ORDER BY event_id") == snapshot
     assert warehouse.query("SELECT count(*) FROM scarf.rejected_rows") == [(1,)]
-    assert warehouse.count_rows("package_events", DAY, "me") == 2
-    assert warehouse.duplicate_event_ids("package_events", DAY, "me") == 0
-    assert warehouse.event_counts_by_package("package_events", DAY, "me") == {"pk": 2}
+    assert warehouse.count_rows("package_events", [DAY], "me") == {DAY: 2}
+    assert warehouse.duplicate_event_ids("package_events", [DAY], "me") == {DAY: 0}
+    assert warehouse.event_counts_by_package("package_events", [DAY], "me") == {(DAY, "pk"): 2}
 
 
 def test_unknown_column_is_added_by_alter(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_aggregate_totals_by_package(warehouse: Warehouse, tmp_path: Path) -> No
         }
     ).write_parquet(parquet)
     assert warehouse.load_partition("aggregates", DAY, "me", parquet) == 3
-    assert warehouse.aggregate_totals_by_package(DAY, "me") == {"p": 5, "q": 2}
+    assert warehouse.aggregate_totals_by_package([DAY], "me") == {(DAY, "p"): 5, (DAY, "q"): 2}
 
 
 LOADER = textwrap.dedent(
@@ -199,4 +199,4 @@ def test_a_second_process_waits_for_the_lock(warehouse: Warehouse, tmp_path: Pat
     assert waiter.returncode == 0, waiter.stderr
     assert holder.returncode == 0 and holder_out.strip() == "2"
     assert waiter.stdout.strip() == "2"
-    assert warehouse.count_rows("package_events", DAY, "me") == 2
+    assert warehouse.count_rows("package_events", [DAY], "me") == {DAY: 2}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scarf_etl.emulator.server import EmulatorServer
-from scarf_etl.warehouse import Warehouse, build_path_for
+from scarf_etl.warehouse import SCHEMA_VERSION, Warehouse, build_path_for
 from tests.pipeline_helpers import configure, materialize_days, scalar
 
 FIRST_DAY = dt.date(2026, 11, 2)
@@ -117,8 +117,10 @@ def test_a_warehouse_from_before_the_build_file_is_adopted(tmp_path: Path) -> No
         )
     warehouse = Warehouse(published)
     warehouse.ensure_schema()
+    assert warehouse.schema_version() == SCHEMA_VERSION
     warehouse.publish()
     assert scalar(published, "SELECT custom_field FROM scarf.package_events") == "kept"
+    assert scalar(published, "SELECT max(version) FROM scarf.schema_version") == SCHEMA_VERSION
     assert (
         scalar(
             published,

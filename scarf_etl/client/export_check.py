@@ -160,7 +160,11 @@ class NdjsonCheck:
         if self._bad_line is not None:
             excerpt = bytes(self._bad_excerpt).rstrip(b"\r").decode("utf-8", errors="replace")
             raise InvalidBody(f"line {self._bad_line} is not a JSON object: {excerpt!r}")
-        if not isinstance(value, dict):
+        # A first line that starts like an object but does not parse is one malformed row when
+        # other rows follow (the lake keeps it aside as a rejected row); alone, it may be a cut
+        # error body, so it is refused.
+        malformed_row = value is None and first.startswith(b"{") and rows > 1
+        if not isinstance(value, dict) and not malformed_row:
             excerpt = first[:EXCERPT_CHARS].decode("utf-8", errors="replace")
             raise InvalidBody(f"line 1 does not parse as a JSON object: {excerpt!r}")
         return rows

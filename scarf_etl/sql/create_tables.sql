@@ -35,6 +35,23 @@ ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS artifact_type VARCHAR;
 ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS artifact_name VARCHAR;
 ALTER TABLE scarf.aggregates ADD COLUMN IF NOT EXISTS api_version VARCHAR;
 
+-- One row per (table, day, owner) ever loaded, written in the load's transaction: tells an
+-- empty day (rows = 0) from a day never loaded (no row), for `scarf-etl status`.
+CREATE TABLE IF NOT EXISTS scarf.loaded_days (
+    table_name VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    owner VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+
+-- The warehouse's schema version; warehouse.py migrates older files when a step opens them.
+CREATE TABLE IF NOT EXISTS scarf.schema_version (
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+
 CREATE TABLE IF NOT EXISTS scarf.rejected_rows (
     table_name VARCHAR NOT NULL,
     partition_date DATE NOT NULL,
