@@ -161,13 +161,21 @@ def export_urls(server: EmulatorServer, first: dt.date, last: dt.date) -> list[s
 def curl(urls: Sequence[str], folder: Path) -> float:
     """Seconds for curl to fetch `urls` into `folder`, four at a time (the client's default)."""
     folder.mkdir(parents=True, exist_ok=True)
-    arguments = ["curl", "-sS", "--fail", "--parallel", "--parallel-max", "4"]
+    arguments = [
+        "curl",
+        "-sS",
+        "--no-progress-meter",
+        "--fail",
+        "--parallel",
+        "--parallel-max",
+        "4",
+    ]
     arguments += ["-H", f"Authorization: Bearer {DEMO_TOKEN}"]
     for number, url in enumerate(urls):
         suffix = "ndjson" if "/v3/" in url else "csv"
         arguments += ["-o", str(folder / f"{number:05d}.{suffix}"), url]
     started = time.perf_counter()
-    subprocess.run(arguments, check=True)
+    subprocess.run(arguments, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return time.perf_counter() - started
 
 
