@@ -13,8 +13,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every `scarf-etl load` and step process imports Dagster, polars and DuckDB;
+# without .pyc files (PYTHONDONTWRITEBYTECODE, read-only installs) that is seconds of compiling
+# in each of them.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 setup: $(VENV)/.synced

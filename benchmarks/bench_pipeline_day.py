@@ -153,9 +153,11 @@ def start_emulator(events_per_day: int) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("the emulator did not start within 60 s")
 
 
-def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float, int]:
+def load_days(
+    port: int, first: dt.date, days: int, executor: str = "auto"
+) -> tuple[float, float, float, int]:
     """Seconds, largest process peak RSS (MiB), largest whole-tree RSS (MiB) and package
-    events loaded, for `days` days from `first`."""
+    events loaded, for `days` days from `first` (`executor`: scarf-etl load's --executor)."""
     last = first + dt.timedelta(days=days - 1)
     with tempfile.TemporaryDirectory() as scratch:
         env = {
@@ -179,6 +181,8 @@ def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float
                 first.isoformat(),
                 "--to",
                 last.isoformat(),
+                "--executor",
+                executor,
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -210,12 +214,15 @@ def load_days(port: int, first: dt.date, days: int) -> tuple[float, float, float
         )
 
 
-def measure(events_per_day: int, days: int, runs: int) -> tuple[float, float, float, int]:
+def measure(
+    events_per_day: int, days: int, runs: int, executor: str = "auto"
+) -> tuple[float, float, float, int]:
     emulator, port = start_emulator(events_per_day)
     try:
         # Each run loads other days, so no run is served from the emulator's cache of another.
         results = [
-            load_days(port, FIRST_DAY + dt.timedelta(days=n * days), days) for n in range(runs)
+            load_days(port, FIRST_DAY + dt.timedelta(days=n * days), days, executor)
+            for n in range(runs)
         ]
     finally:
         emulator.terminate()
@@ -238,10 +245,13 @@ def main() -> None:
     parser.add_argument(
         "--per-process", action="store_true", help="print each process's peak RSS per load"
     )
+    parser.add_argument(
+        "--executor", choices=("auto", "in-process", "multiprocess"), default="auto"
+    )
     args = parser.parse_args()
 
-    baseline = measure(args.baseline_events_per_day, 1, args.runs)
-    big = measure(args.events_per_day, args.days, args.runs)
+    baseline = measure(args.baseline_events_per_day, 1, args.runs, args.executor)
+    big = measure(args.events_per_day, args.days, args.runs, args.executor)
     print(f"median of {args.runs} run(s), `scarf-etl load` end to end, one Dagster run each")
     print(
         f"{'days':>5} {'package events':>15} {'seconds':>9} {'largest process MiB':>20} "

@@ -26,25 +26,33 @@ from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
 
 LAST_DAY = dt.date(2026, 10, 31)
-# (label, SCARF_EVENTS_API, SCARF_AGGREGATES_API)
+# (label, SCARF_EVENTS_API, SCARF_AGGREGATES_API, SCARF_EXPORT_WINDOW_DAYS)
 CONFIGURATIONS = (
-    ("before: v2 events, v1 aggregates per day", "v2", "v1"),
-    ("v1 page: v1 events, v1 aggregates", "v1", "v1"),
-    ("after: v2 events, v3 aggregates per range", "v2", "v3"),
+    ("before: v2 events per day, v1 aggregates per day", "v2", "v1", 1),
+    ("v1 page: v1 events per day, v1 aggregates", "v1", "v1", 1),
+    ("v3 aggregates per range, events per day", "v2", "v3", 1),
+    ("after: v2 events per 31 days, v3 aggregates", "v2", "v3", 31),
 )
 
 
 def family(path: str) -> str:
     if path.startswith("/v3/") or path.endswith("/aggregates"):
         return "aggregates"
+    if "/tracking-pixels/" in path or "/pixels/" in path:
+        return "pixel_events"
     if "/events" in path:
-        return "events"
+        return "package_events"
     return "dimensions"
 
 
 def count_calls(
-    server: EmulatorServer, days: int, events_api: str, aggregates_api: str
+    server: EmulatorServer,
+    days: int,
+    events_api: str,
+    aggregates_api: str,
+    window_days: int = 31,
 ) -> dict[str, int]:
+    """Calls to the emulator, by family, of one backfill of `days` days ending LAST_DAY."""
     server.reset()
     first = LAST_DAY - dt.timedelta(days=days - 1)
     with tempfile.TemporaryDirectory(prefix="scarf-calls-") as data_dir:
@@ -58,6 +66,7 @@ def count_calls(
                 "SCARF_DATA_DIR": str(Path(data_dir)),
                 "SCARF_EVENTS_API": events_api,
                 "SCARF_AGGREGATES_API": aggregates_api,
+                "SCARF_EXPORT_WINDOW_DAYS": str(window_days),
             }
         )
         result = dg.materialize(
@@ -72,19 +81,33 @@ def count_calls(
     return dict(counts)
 
 
+def per_package_year(counts: dict[str, int], days: int, packages: int) -> float:
+    """Package event export calls per package and per 365 days."""
+    return counts.get("package_events", 0) / packages * 365 / days
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--events-per-day", type=int, default=1)
     args = parser.parse_args()
-    print(f"calls to Scarf for a {args.days}-day backfill of {DEMO_ORG} (5 packages, 2 pixels)")
-    print(f"{'configuration':<46} {'aggregates':>10} {'events':>7} {'dimensions':>10} {'total':>6}")
     with EmulatorServer(seed=0, events_per_day=args.events_per_day) as server:
-        for label, events_api, aggregates_api in CONFIGURATIONS:
-            counts = count_calls(server, args.days, events_api, aggregates_api)
+        packages = len(server.package_ids(DEMO_ORG))
+        print(
+            f"calls to Scarf for a {args.days}-day backfill of {DEMO_ORG} "
+            f"({packages} packages, pixels in one export per window)"
+        )
+        print(
+            f"{'configuration':<50} {'aggregates':>10} {'package':>8} {'pixel':>6} "
+            f"{'dimensions':>10} {'total':>6} {'per package-year':>17}"
+        )
+        for label, events_api, aggregates_api, window in CONFIGURATIONS:
+            counts = count_calls(server, args.days, events_api, aggregates_api, window)
             print(
-                f"{label:<46} {counts.get('aggregates', 0):>10} {counts.get('events', 0):>7} "
-                f"{counts.get('dimensions', 0):>10} {counts['total']:>6}",
+                f"{label:<50} {counts.get('aggregates', 0):>10} "
+                f"{counts.get('package_events', 0):>8} {counts.get('pixel_events', 0):>6} "
+                f"{counts.get('dimensions', 0):>10} {counts['total']:>6} "
+                f"{per_package_year(counts, args.days, packages):>17.1f}",
                 flush=True,
             )
 

@@ -28,6 +28,10 @@ EventsApi = Literal["v1", "v2"]
 AggregatesApi = Literal["v1", "v3"]
 
 
+# Scarf serves at most a year per export request.
+MAX_EXPORT_WINDOW_DAYS = 366
+
+
 class SettingsError(ValueError):
     """A configuration variable is missing or invalid; the message names it and the fix."""
 
@@ -45,6 +49,7 @@ class PipelineSettings:
     aggregates_api: AggregatesApi = "v3"
     max_day_drop: float = DEFAULT_MAX_DROP
     allow_drop: bool = False
+    export_window_days: int = 31  # SCARF_EXPORT_WINDOW_DAYS: most days per event export request
 
 
 def apply_env_file(directory: Path) -> list[str]:
@@ -96,7 +101,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
         aggregates_api=cast(AggregatesApi, aggregates_api),
         max_day_drop=_share(env, "SCARF_MAX_DAY_DROP", DEFAULT_MAX_DROP),
         allow_drop=_flag(env, "SCARF_ALLOW_DROP"),
+        export_window_days=_days(env, "SCARF_EXPORT_WINDOW_DAYS", 31),
     )
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPORT_WINDOW_DAYS:
+        raise SettingsError(
+            f"{name} must be a whole number of days from 1 to {MAX_EXPORT_WINDOW_DAYS}, "
+            f"not {text!r} (default {default})."
+        )
+    return int(text)
 
 
 def _share(env: Mapping[str, str], name: str, default: float) -> float:

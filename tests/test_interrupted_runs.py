@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,10 +46,19 @@ def test_a_killed_load_is_recovered_by_the_next_one(
     # Slow exports: the run is inside its raw step, holding the scarf_api slot, when killed.
     emulator.faults = Faults(slow_first_byte=60.0)
     home = Path(env["DAGSTER_HOME"])
+    # The instance exists before the load starts, as after any first use: this test opening a
+    # fresh SQLite instance while the load creates it is Dagster's own first-run race.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from scarf_etl.commands.instance import get_instance; get_instance()",
+        ],
+        env=env,
+        check=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
     killed = start_load_in_own_group(env)
-    deadline = time.monotonic() + 60
-    while not (home / "dagster.yaml").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         wait_for_claimed_api_slot(instance)
@@ -80,8 +90,6 @@ def test_a_killed_load_is_recovered_by_the_next_one(
 
 
 def start_load_in_own_group(env: dict[str, str]) -> subprocess.Popen[str]:
-    import sys
-
     from tests.test_load_command import REPO_ROOT
 
     return subprocess.Popen(

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 DEFAULT_EMULATOR_PORT = 8765
+EXECUTOR_CHOICES = ("auto", "in-process", "multiprocess")
 
 VARIABLES = """\
 configuration (environment variables; ./.env is read too, the shell wins):
@@ -20,6 +21,7 @@ configuration (environment variables; ./.env is read too, the shell wins):
   SCARF_DUCKDB_PATH       the warehouse file users open      [$SCARF_DATA_DIR/warehouse.duckdb]
   SCARF_EVENTS_API        v2 | v1 (the v1 page's CSV paths)            [v2]
   SCARF_AGGREGATES_API    v3 | v1                                      [v3]
+  SCARF_EXPORT_WINDOW_DAYS  most days per event export request (1-366)  [31]
   SCARF_API_URL / SCARF_API_V2_URL / SCARF_API_V3_URL   API roots (defaults: scarf.sh)
   SCARF_PARTITIONS_START  first daily partition                        [2024-01-01]
   SCARF_REFRESH_DAYS      days before yesterday the daily schedule re-loads   [3]
@@ -78,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept days whose new fetch has far fewer rows than the one it replaces "
         "(the drop guard refuses them otherwise; see SCARF_MAX_DAY_DROP)",
+    )
+    load.add_argument(
+        "--executor",
+        choices=EXECUTOR_CHOICES,
+        default="auto",
+        help="run the steps in this process (in-process: seconds faster) or one process each "
+        "(multiprocess: memory returned after each step); auto picks in-process for small "
+        "loads (default: auto)",
     )
 
     check = commands.add_parser(
@@ -143,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status()
         if args.command == "check":
             return check_command(args.first, args.last)
-        return load_command(args.first, args.last, allow_drop=args.allow_drop)
+        return load_command(
+            args.first, args.last, allow_drop=args.allow_drop, executor=args.executor
+        )
     except (SettingsError, ValueError) as error:
         print(f"scarf-etl {args.command}: {error}", file=sys.stderr)
         return 2

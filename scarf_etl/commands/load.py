@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final, Literal
 
 from scarf_etl.commands.instance import get_instance
 from scarf_etl.commands.preflight import check_access, check_range, check_token_present
@@ -12,6 +13,16 @@ from scarf_etl.commands.runs import RunOutcome, run_days
 from scarf_etl.commands.status import status_command
 from scarf_etl.commands.summary import format_table, table_row_counts
 from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings
+from scarf_etl.store.raw import RawDataMissingError, read_raw_day
+
+Executor = Literal["auto", "in-process", "multiprocess"]
+# `auto` runs the steps in the load's own process unless a day may be big: a day's events are
+# normalized in memory, and one process holding Dagster, polars and DuckDB together must stay
+# well under the memory a step process needs alone. Judged by the largest day already fetched.
+IN_PROCESS_MAX_DAY_BYTES: Final = 64 * 1024 * 1024
+EVENT_DATASETS: Final = ("package_events", "pixel_events")
+# Recent days looked at: enough to see a busy weekday, few enough to read in milliseconds.
+RECENT_DAYS_SEEN: Final = 14
 
 
 def load_command(
@@ -20,18 +31,43 @@ def load_command(
     report: Callable[[str], None] = print,
     *,
     allow_drop: bool = False,
+    executor: Executor = "auto",
 ) -> int:
     settings = _configuration(report)
     # Pre-flight, before any run or export (billed) call: fails in seconds, naming the fix.
     check_range(first, last)
     check_access(check_token_present(), settings, report)
     instance = get_instance()
-    outcome = run_days(instance, first, last, report=report, allow_drop=allow_drop)
+    in_process = runs_in_process(executor, settings.data_dir)
+    outcome = run_days(
+        instance, first, last, report=report, allow_drop=allow_drop, in_process=in_process
+    )
     report(describe_outcome(outcome))
     counts = table_row_counts(settings.duckdb_path)
     if counts:
         report(f"\nwarehouse {settings.duckdb_path}:\n{format_table(['table', 'rows'], counts)}")
     return 0 if outcome.success else 1
+
+
+def runs_in_process(executor: Executor, data_dir: Path) -> bool:
+    """Whether the load's steps run in its own process (see IN_PROCESS_MAX_DAY_BYTES)."""
+    if executor != "auto":
+        return executor == "in-process"
+    return largest_recent_event_day_bytes(data_dir) <= IN_PROCESS_MAX_DAY_BYTES
+
+
+def largest_recent_event_day_bytes(data_dir: Path) -> int:
+    """Raw bytes of the biggest of the last RECENT_DAYS_SEEN fetched days (0 if none)."""
+    largest = 0
+    for dataset in EVENT_DATASETS:
+        folders = sorted((data_dir / "raw" / dataset).glob("date=*"))[-RECENT_DAYS_SEEN:]
+        for folder in folders:
+            day = dt.date.fromisoformat(folder.name.removeprefix("date="))
+            try:
+                largest = max(largest, read_raw_day(data_dir, dataset, day).bytes)
+            except (RawDataMissingError, ValueError, KeyError, OSError):
+                continue  # a day without a readable manifest says nothing about size
+    return largest
 
 
 def _configuration(report: Callable[[str], None]) -> PipelineSettings:

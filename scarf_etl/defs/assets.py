@@ -114,6 +114,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 package_ids,
                 events_api=settings.events_api,
                 aggregates_api=settings.aggregates_api,
+                window_days=settings.export_window_days,
             )
             fetched = fetch_days(
                 client,

@@ -630,13 +630,22 @@ class _Api:
 
     # ---- exports --------------------------------------------------------------------------
 
-    def window(self, request: Request, *, v2: bool) -> list[datetime.date]:
+    def window(
+        self, request: Request, *, v2: bool, max_days: int | None = None
+    ) -> list[datetime.date]:
+        """The export's days; `max_days` (the max_event_window_days knob) refuses longer
+        windows with `range-too-long`."""
         q = request.query_params
         today = datetime.datetime.now(datetime.UTC).date()
         if v2:
             start, end = validation.required_dates(q.get("start_date"), q.get("end_date"))
             return validation.export_window(
-                start, end, start_field="start_date", end_field="end_date", today=today
+                start,
+                end,
+                start_field="start_date",
+                end_field="end_date",
+                today=today,
+                max_days=max_days,
             )
         return validation.export_window(
             q.get("startDate"),
@@ -644,6 +653,7 @@ class _Api:
             start_field="startDate",
             end_field="endDate",
             today=today,
+            max_days=max_days,
         )
 
     def csv_response(
@@ -734,7 +744,7 @@ class _Api:
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
         package = self.owner_package(user.username, owner, request.path_params["pkg"], faults)
-        days = self.window(request, v2=False)
+        days = self.window(request, v2=False, max_days=faults.max_event_window_days)
         return self.csv_response(
             [package.source()], days, V1_COLUMNS, faults, request.path_params["filename"]
         )
@@ -752,7 +762,7 @@ class _Api:
             sources.extend(self.store.pixel_sources(owner))
         if not sources and refused is not None:
             raise refused
-        days = self.window(request, v2=False)
+        days = self.window(request, v2=False, max_days=faults.max_event_window_days)
         return self.csv_response(sources, days, V1_COLUMNS, faults, request.path_params["filename"])
 
     async def v2_package_events(self, request: Request) -> Response:
@@ -760,7 +770,7 @@ class _Api:
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
         package = self.owner_package(user.username, owner, request.path_params["pkg"], faults)
-        days = self.window(request, v2=True)
+        days = self.window(request, v2=True, max_days=faults.max_event_window_days)
         return self.csv_response([package.source()], days, V2_COLUMNS, faults)
 
     async def v2_owner_events(self, request: Request) -> Response:
@@ -768,14 +778,14 @@ class _Api:
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
         packages = self.owner_packages(user.username, owner, faults)
-        days = self.window(request, v2=True)
+        days = self.window(request, v2=True, max_days=faults.max_event_window_days)
         return self.csv_response([p.source() for p in packages], days, V2_COLUMNS, faults)
 
     async def v2_pixel_events(self, request: Request) -> Response:
         user, faults = await self.admit_export(request)
         owner = request.path_params["owner"]
         self.store.export_owner(user.username, owner)
-        days = self.window(request, v2=True)
+        days = self.window(request, v2=True, max_days=faults.max_event_window_days)
         return self.csv_response(self.store.pixel_sources(owner), days, V2_COLUMNS, faults)
 
     async def org_aggregates(self, request: Request) -> Response:

@@ -75,6 +75,10 @@ class Faults:
     # the user's /packages); their exports answer like any package's. For testing that ids
     # such as "../../../../x" or "/abs/x" never become paths.
     hostile_package_ids: tuple[str, ...] = ()
+    # Event exports (v1 and v2) whose window spans more days than this answer 400
+    # `range-too-long`, as Scarf does past its own (undocumented) limit; None: the emulator's
+    # general limit only.
+    max_event_window_days: int | None = None
 
     def snapshot(self) -> Faults:
         """A copy, so knobs changed mid-stream affect later requests only."""

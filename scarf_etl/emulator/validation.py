@@ -193,9 +193,16 @@ def domain_create(body: dict[str, Any]) -> str:
 
 
 def export_window(
-    start: str | None, end: str | None, *, start_field: str, end_field: str, today: datetime.date
+    start: str | None,
+    end: str | None,
+    *,
+    start_field: str,
+    end_field: str,
+    today: datetime.date,
+    max_days: int | None = None,
 ) -> list[datetime.date]:
-    """The days of [start, end); v2 passes both, v1 defaults to the 30 days before today."""
+    """The days of [start, end); v2 passes both, v1 defaults to the 30 days before today.
+    Longer than `max_days` (or the emulator's general limit) is `range-too-long`."""
     end_day = _date(end, end_field) if end is not None else today
     if start is not None:
         start_day = _date(start, start_field)
@@ -204,10 +211,10 @@ def export_window(
     if end_day <= start_day:
         raise bad_request(f"{end_field} must be after {start_field}", "invalid-date-range")
     days = (end_day - start_day).days
-    if days > world.MAX_WINDOW_DAYS:
+    limit = world.MAX_WINDOW_DAYS if max_days is None else min(max_days, world.MAX_WINDOW_DAYS)
+    if days > limit:
         raise bad_request(
-            f"the window {start_field}..{end_field} spans {days} days; at most "
-            f"{world.MAX_WINDOW_DAYS} are allowed",
+            f"the window {start_field}..{end_field} spans {days} days; at most {limit} are allowed",
             "range-too-long",
         )
     return [start_day + datetime.timedelta(days=i) for i in range(days)]

@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scarf_etl.client import Download, ExportRequest, ScarfClient
+from scarf_etl.client import Download, ExportRequest, ScarfBadRequestError, ScarfClient
 from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
 from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
 from scarf_etl.store.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
 from scarf_etl.store.raw_split import (
     consecutive_runs,
+    split_csv_downloads_by_day,
     split_downloads_by_day,
     uncovered_day_warnings,
 )
@@ -38,6 +39,11 @@ DATASETS = ("aggregates", "package_events", "pixel_events")
 # Days fetched per batch: enough requests in flight to use the client's concurrency on
 # single-package owners, few enough that a failure late in a year's backfill keeps earlier days.
 DAYS_PER_BATCH = 8
+# Most days one event export request covers (SCARF_EXPORT_WINDOW_DAYS): each call to Scarf is
+# billed whatever its window, so a year costs 12 calls per package instead of 365.
+DEFAULT_EXPORT_WINDOW_DAYS = 31
+# Scarf's answer when a window is longer than it serves; the window is then halved.
+RANGE_TOO_LONG = "range-too-long"
 logger = logging.getLogger(__name__)
 
 
@@ -132,6 +138,17 @@ class FetchPlan:
     package_ids: tuple[str, ...] = ()
     events_api: EventsApi = "v2"
     aggregates_api: AggregatesApi = "v3"
+    window_days: int = DEFAULT_EXPORT_WINDOW_DAYS  # event exports: most days per request
+
+    def __post_init__(self) -> None:
+        if self.window_days < 1:
+            raise ValueError(f"window_days must be at least 1, not {self.window_days}")
+
+    @property
+    def fetches_windows(self) -> bool:
+        """True for event CSVs: one request per package (or one for pixels) covers up to
+        `window_days` days, and the files are split by day here."""
+        return self.dataset in ("package_events", "pixel_events")
 
     @property
     def fetches_ranges(self) -> bool:
@@ -172,12 +189,18 @@ class FetchPlan:
                     api="v1",
                 )
             ]
+        return self.requests_for_window(staging, day, end)
+
+    def requests_for_window(
+        self, staging: Path, start: dt.date, end: dt.date
+    ) -> list[ExportRequest]:
+        """Event exports of `[start, end)`: one per package, or one for the owner's pixels."""
         if self.dataset == "pixel_events":
             return [
                 ExportRequest(
                     kind="pixel_events",
                     owner=self.owner,
-                    start=day,
+                    start=start,
                     end=end,
                     dest=staging / "pixel_events.csv",
                     api=self.events_api,
@@ -188,7 +211,7 @@ class FetchPlan:
                 kind="package_events",
                 owner=self.owner,
                 package_id=package_id,
-                start=day,
+                start=start,
                 end=end,
                 dest=staging / package_file_name(package_id),
                 api=self.events_api,
@@ -217,6 +240,8 @@ def fetch_days(
     guard = guard or DropGuard()
     if plan.fetches_ranges:
         return fetch_split_ranges(client, plan, days, data_dir, warn=warn, guard=guard)
+    if plan.fetches_windows:
+        return fetch_event_windows(client, plan, days, data_dir, warn=warn, guard=guard)
     fetched: list[RawDay] = []
     refusals: list[str] = []
     for batch in _batches(days, DAYS_PER_BATCH):
@@ -301,6 +326,125 @@ def fetch_split_ranges(
     if refusals:
         raise DayShrankError(refusal_message(refusals))
     return fetched
+
+
+def fetch_event_windows(
+    client: ScarfClient,
+    plan: FetchPlan,
+    days: Sequence[dt.date],
+    data_dir: Path,
+    *,
+    warn: Callable[[str], None] = logger.warning,
+    guard: DropGuard | None = None,
+) -> list[RawDay]:
+    """Event CSVs of `days`, one request per package per window of up to `plan.window_days`
+    consecutive days, each file split by its rows' UTC day into the days' folders, then every
+    day published as usual (raw, lake and warehouse stay per day). A lone day is one request
+    for that day, written straight into its folder.
+
+    When Scarf answers `range-too-long`, the window is halved (down to one day) and the same
+    days asked again. The first window goes alone so such a refusal costs one window's calls;
+    later windows go several at a time to keep the client's connections busy.
+    """
+    guard = guard or DropGuard()
+    _remove_window_leftovers(data_dir, plan.dataset)
+    fetched: list[RawDay] = []
+    refusals: list[str] = []
+    pending = sorted(set(days))
+    window = plan.window_days
+    requests_per_window = len(plan.package_ids) if plan.dataset == "package_events" else 1
+    windows_per_batch = max(1, client.settings.max_concurrency // max(1, requests_per_window))
+    probed = False
+    while pending:
+        runs = consecutive_runs(pending, window)
+        batch = runs[: windows_per_batch if probed else 1]
+        longest = max(len(run) for run in batch)
+        try:
+            published, refused = _fetch_windows(client, plan, batch, data_dir, guard)
+        except ScarfBadRequestError as error:
+            if error.code != RANGE_TOO_LONG or longest == 1:
+                raise
+            window = max(1, longest // 2)
+            warn(
+                f"Scarf refused a {longest}-day {plan.dataset} export window (range-too-long); "
+                f"asking for {window}-day windows instead. Set SCARF_EXPORT_WINDOW_DAYS="
+                f"{window} to spare the refused calls next time."
+            )
+            probed = False
+            continue
+        probed = True
+        fetched.extend(published)
+        refusals.extend(refused)
+        done = {day for run in batch for day in run}
+        pending = [day for day in pending if day not in done]
+    if refusals:
+        raise DayShrankError(refusal_message(refusals))
+    return fetched
+
+
+def _fetch_windows(
+    client: ScarfClient,
+    plan: FetchPlan,
+    runs: Sequence[Sequence[dt.date]],
+    data_dir: Path,
+    guard: DropGuard,
+) -> tuple[list[RawDay], list[str]]:
+    """Download the event windows `runs` together, split them by day and publish each day the
+    guard accepts; returns the published days and the guard's refusals."""
+    fetched: list[RawDay] = []
+    refusals: list[str] = []
+    stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for run in runs for day in run}
+    # A multi-day window downloads into a staging folder of its first day, then is split.
+    downloads_dirs = {
+        run[0]: stagings[run[0]] if len(run) == 1 else _window_staging_dir(data_dir, plan, run[0])
+        for run in runs
+    }
+    try:
+        requests = [
+            request
+            for run in runs
+            for request in plan.requests_for_window(
+                downloads_dirs[run[0]], run[0], run[-1] + dt.timedelta(days=1)
+            )
+        ]
+        downloads = client.download_all(requests)
+        for run in runs:
+            window_downloads = [d for d in downloads if d.request.start == run[0]]
+            if len(run) == 1:
+                per_day = {run[0]: window_downloads}
+            else:
+                per_day = split_csv_downloads_by_day(
+                    window_downloads, {day: stagings[day] for day in run}
+                )
+            for day in run:
+                refusal = _guard_refusal(guard, plan.dataset, day, per_day[day], data_dir)
+                if refusal:
+                    refusals.append(refusal)
+                    continue
+                fetched.append(_publish_day(plan, day, stagings[day], per_day[day], data_dir))
+    finally:
+        for staging in (*stagings.values(), *downloads_dirs.values()):
+            shutil.rmtree(staging, ignore_errors=True)
+    return fetched, refusals
+
+
+WINDOW_STAGING_PREFIX = f"{STAGING_PREFIX}window-"
+
+
+def _window_staging_dir(data_dir: Path, plan: FetchPlan, first: dt.date) -> Path:
+    parent = raw_day_dir(data_dir, plan.dataset, first).parent
+    staging = parent / f"{WINDOW_STAGING_PREFIX}{first.isoformat()}-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _remove_window_leftovers(data_dir: Path, dataset: str) -> None:
+    """Whole-window downloads a killed run left behind (one run fetches a dataset at a time,
+    the scarf_api pool, so none of them is in use)."""
+    parent = data_dir / "raw" / dataset
+    if parent.is_dir():
+        for leftover in parent.glob(f"{WINDOW_STAGING_PREFIX}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _batches(days: Sequence[dt.date], size: int) -> Iterable[Sequence[dt.date]]:

@@ -1,27 +1,38 @@
-"""Splitting a multi-day NDJSON export into the raw layer's one-folder-per-day layout.
+"""Splitting a multi-day export into the raw layer's one-folder-per-day layout.
 
-v3 aggregates cost one billable call per breakdown whatever the window, so a run asks for its
-whole range at once and the lines are sorted into days here. Every line lands somewhere, byte
-for byte as the API sent it: in the day its `date` names; a line with no readable date in the
-range's first day (where the lake rejects it, with its reason); a line dated outside the range
-in the nearest day of the range (where the lake counts it as out of window).
+Every call to Scarf is billed, so a run asks for whole windows (v3 aggregates: one request per
+breakdown for up to 366 days; event CSVs: one per package per SCARF_EXPORT_WINDOW_DAYS) and the
+rows are sorted into days here. Every row lands somewhere, byte for byte as the API sent it: in
+the day its `date` (NDJSON) or the UTC day of its `time` (CSV) names; a row with no readable date
+in the window's first day (where the lake rejects it, with its reason); a row dated outside the
+window in the nearest day of the window (where the lake counts it as out of window). Every day
+file of a CSV starts with the export's header line.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from scarf_etl.client import Download
 
 # Day files held open at once while splitting: lines usually come in date order, so a few
 # suffice, and a year's range stays far below any open-file limit.
 OPEN_DAY_FILES = 16
+# An ISO-like `time` as the lake accepts it (see normalize.parsing.parse_utc_time): a date, `T`
+# or a space, a time with an optional fraction, then `Z`/`UTC`/`GMT`, an offset, or nothing.
+_TIME: Final = re.compile(
+    rb"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?"
+    rb"\s*(?:(?i:Z|UTC|GMT)|([+-])(\d{2}):?(\d{2}))?\s*"
+)
 
 
 def consecutive_runs(days: Iterable[dt.date], longest: int) -> list[list[dt.date]]:
@@ -62,6 +73,98 @@ def split_downloads_by_day(
                 replace(download, path=path, bytes=path.stat().st_size, rows=rows[day])
             )
     return per_day
+
+
+def split_csv_downloads_by_day(
+    downloads: Sequence[Download], folders: Mapping[dt.date, Path]
+) -> dict[dt.date, list[Download]]:
+    """Event CSVs: write each download's records into `folders[day] / <its file name>`, each day
+    file starting with the header; every day gets every file (header only if the day had no
+    rows). Streams record by record, so memory stays flat whatever the window's size. A record
+    is the API's bytes up to a newline outside quotes (a quoted field may hold newlines and
+    commas). `rows` per day file are counted as the client and the drop guard count them."""
+    days = sorted(folders)
+    per_day: dict[dt.date, list[Download]] = {day: [] for day in days}
+    for download in downloads:
+        name = download.path.name
+        rows = dict.fromkeys(days, 0)
+        with download.path.open("rb") as source:
+            records = _csv_records(source)
+            header = next(records, b"")
+            time_index = _time_column(header)
+            for day in days:
+                (folders[day] / name).write_bytes(header)
+            with _DayWriters(folders, name) as writers:
+                for record in records:
+                    day = _record_day(record, time_index, days)
+                    writers.write(day, record)
+                    rows[day] += record.count(b"\n") + (0 if record.endswith(b"\n") else 1)
+        for day in days:
+            path = folders[day] / name
+            per_day[day].append(
+                replace(download, path=path, bytes=path.stat().st_size, rows=rows[day])
+            )
+    return per_day
+
+
+def _csv_records(source: BinaryIO) -> Iterator[bytes]:
+    """The file's CSV records as bytes, newlines included: lines joined while a quote is open
+    (quotes in a field are doubled, so an odd running count means one is open)."""
+    pending: list[bytes] = []
+    quotes = 0
+    for line in source:
+        pending.append(line)
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            yield b"".join(pending)
+            pending.clear()
+            quotes = 0
+    if pending:  # a body cut inside a quoted field: kept whole, the lake rejects it
+        yield b"".join(pending)
+
+
+def _fields(record: bytes) -> list[str]:
+    text = record.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return next(csv.reader(io.StringIO(text, newline="")), [])
+
+
+def _time_column(header: bytes) -> int | None:
+    for position, name in enumerate(_fields(header)):
+        if name.strip().lower() == "time":
+            return position
+    return None
+
+
+def _record_day(record: bytes, time_index: int | None, days: Sequence[dt.date]) -> dt.date:
+    """The window day a CSV record belongs in (see the module docstring)."""
+    if time_index is None:
+        return days[0]
+    if b'"' in record:
+        cells = _fields(record)
+        value = cells[time_index].encode() if time_index < len(cells) else b""
+    else:
+        cells_bytes = record.rstrip(b"\r\n").split(b",", time_index + 1)
+        value = cells_bytes[time_index] if time_index < len(cells_bytes) else b""
+    day = utc_day(value)
+    if day is None:
+        return days[0]
+    return min(max(day, days[0]), days[-1])
+
+
+def utc_day(value: bytes) -> dt.date | None:
+    """The UTC date of a `time` value, or None if it is not one the lake reads."""
+    match = _TIME.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, sign, off_hours, off_minutes = match.groups()
+    try:
+        moment = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError:
+        return None
+    if sign is not None:
+        offset = dt.timedelta(hours=int(off_hours), minutes=int(off_minutes))
+        moment -= offset if sign == b"+" else -offset
+    return moment.date()
 
 
 def _line_day(line: bytes, days: Sequence[dt.date]) -> dt.date:
