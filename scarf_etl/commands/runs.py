@@ -20,7 +20,6 @@ from typing import Final
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.events import DagsterEventType
 from dagster._core.execution.api import execute_run_iterator
 
 from scarf_etl.commands.event_log_speed import fast_event_writes
@@ -130,16 +129,16 @@ def _record(
 ) -> None:
     elapsed = f"{time.monotonic() - started:7.1f}s"
     step = event.step_key or ""
-    if event.event_type == DagsterEventType.STEP_SUCCESS:
+    if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
         outcome.steps_succeeded.append(step)
         report(f"{elapsed}  ok      {step}")
-    elif event.event_type == DagsterEventType.STEP_FAILURE:
+    elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
         outcome.steps_failed.append(step)
         error = event.step_failure_data.error if event.step_failure_data else None
         message = root_cause(error) if error else event.message or "failed"
         outcome.failures.append(f"{step}: {message}")
         report(f"{elapsed}  FAILED  {step}: {message}")
-    elif event.event_type == DagsterEventType.RUN_FAILURE and not outcome.steps_failed:
+    elif event.event_type == dg.DagsterEventType.RUN_FAILURE and not outcome.steps_failed:
         # A failure outside any step (the run could not start, a resource failed).
         failure = event.job_failure_data
         message = (
@@ -149,7 +148,7 @@ def _record(
         )
         outcome.failures.append(f"run: {message}")
         report(f"{elapsed}  FAILED  run: {message}")
-    elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+    elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         evaluation = event.asset_check_evaluation_data
         if not evaluation.passed:
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
