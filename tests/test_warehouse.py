@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from scarf_etl.store.lake import (
     lake_partition_file,
     rejected_partition_file,
 )
-from scarf_etl.store.warehouse import Warehouse
+from scarf_etl.store.warehouse import DayFiles, Warehouse
 
 DAY = date(2026, 11, 1)
 
@@ -204,3 +205,57 @@ def test_a_second_process_waits_for_the_lock(warehouse: Warehouse, tmp_path: Pat
     assert holder.returncode == 0 and holder_out.strip() == "2"
     assert waiter.stdout.strip() == "2"
     assert warehouse.count_rows("package_events", [DAY], "me") == {DAY: 2}
+
+
+def test_several_days_load_in_one_transaction_or_not_at_all(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    day_two = date(2026, 11, 2)
+    first = tmp_path / "first.parquet"
+    second = tmp_path / "second.parquet"
+    good_time = dt.datetime(2026, 11, 1, 1, tzinfo=dt.UTC)
+    pl.DataFrame(
+        {"event_id": ["a"], "event_date": [DAY], "time": [good_time], "owner": ["me"]}
+    ).write_parquet(first)
+    pl.DataFrame(
+        {"event_id": ["b"], "event_date": [day_two], "time": [None], "owner": ["me"]}
+    ).cast({"time": pl.Datetime("us", "UTC")}).write_parquet(second)
+    # The first day alone loads:
+    assert warehouse.load_partitions("package_events", "me", [DayFiles(DAY, first)]) == {DAY: 1}
+    # `time` is NOT NULL: the second day's row fails, and the first day must not be loaded.
+    with pytest.raises(duckdb.Error):
+        warehouse.load_partitions(
+            "package_events", "me", [DayFiles(DAY, first), DayFiles(day_two, second)]
+        )
+    # ...and stays as it was (1 row) when a batch with a bad second day rolls back.
+    assert warehouse.count_rows("package_events", [DAY, day_two], "me") == {DAY: 1, day_two: 0}
+
+    # Each day's file must hold that day only.
+    with pytest.raises(ValueError, match="outside"):
+        warehouse.load_partitions(
+            "package_events", "me", [DayFiles(day_two, first), DayFiles(DAY, second)]
+        )
+
+
+def test_several_days_with_different_new_columns(warehouse: Warehouse, tmp_path: Path) -> None:
+    day_two = date(2026, 11, 2)
+    paths = []
+    for day, event_id, extra in ((DAY, "a", "campaign"), (day_two, "b", "medium")):
+        path = tmp_path / f"{event_id}.parquet"
+        pl.DataFrame(
+            {
+                "event_id": [event_id],
+                "event_date": [day],
+                "time": [dt.datetime(2026, 11, day.day, 1, tzinfo=dt.UTC)],
+                "owner": ["me"],
+                extra: ["value"],
+            }
+        ).write_parquet(path)
+        paths.append(DayFiles(day, path))
+    assert warehouse.load_partitions("package_events", "me", paths) == {DAY: 1, day_two: 1}
+    assert warehouse.query(
+        "SELECT event_id, campaign, medium FROM scarf.package_events ORDER BY 1"
+    ) == [("a", "value", None), ("b", None, "value")]
+    assert warehouse.query(
+        "SELECT day, rows FROM scarf.loaded_days WHERE table_name = 'package_events' ORDER BY 1"
+    ) == [(DAY, 1), (day_two, 1)]

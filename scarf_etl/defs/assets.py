@@ -28,10 +28,14 @@ from scarf_etl.store.lake import (
     rejected_partition_file,
 )
 from scarf_etl.store.raw import FetchPlan, fetch_days, read_raw_day
+from scarf_etl.store.warehouse import DayFiles
 
 API_POOL = "scarf_api"
 WAREHOUSE_POOL = "scarf_warehouse"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# Days loaded into the warehouse per transaction (see load_batches).
+LOAD_BATCH_DAYS = 31
+LOAD_BATCH_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,23 @@ def _warehouse_check_specs(export: Export) -> list[dg.AssetCheckSpec]:
     return specs
 
 
+def load_batches(day_files: Sequence[DayFiles]) -> Iterator[list[DayFiles]]:
+    """Days grouped for one warehouse transaction each: up to LOAD_BATCH_DAYS days and about
+    LOAD_BATCH_BYTES of parquet, so a year of small days is a dozen transactions and a big
+    day is one of its own."""
+    batch: list[DayFiles] = []
+    size = 0
+    for files in day_files:
+        file_size = files.parquet.stat().st_size if files.parquet.exists() else 0
+        if batch and (len(batch) >= LOAD_BATCH_DAYS or size + file_size > LOAD_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(files)
+        size += file_size
+    if batch:
+        yield batch
+
+
 def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
     # Aggregates load after package events so the totals check compares against fresh events.
     deps = [export.lake_key] + ([] if export.is_events else [PACKAGE_EVENTS.warehouse_key])
@@ -284,17 +305,20 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         warehouse.ensure_schema()
         days = window_days(context)
         loaded = 0
-        for day in days:
-            rows = warehouse.load_partition(
-                export.name,
+        day_files = [
+            DayFiles(
                 day,
-                settings.owner,
                 lake_partition_file(settings.data_dir, export.name, day),
                 rejected_partition_file(settings.data_dir, export.name, day),
             )
-            context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
-            context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
-            loaded += rows
+            for day in days
+        ]
+        for batch in load_batches(day_files):
+            counts = warehouse.load_partitions(export.name, settings.owner, batch)
+            for day, rows in counts.items():
+                context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
+                context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
+                loaded += rows
         results = [
             checks.rows_match_lake(warehouse, settings, export.name, days),
             checks.day_not_empty(warehouse, export.name, days, settings.owner),

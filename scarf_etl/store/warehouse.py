@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -52,6 +53,15 @@ MEMORY_LIMIT: Final = "256MB"
 _CREATE_TABLES: Final = "create_tables.sql"
 _CREATE_EVENT_TABLE: Final = "create_event_table.sql"
 _CREATE_VIEWS: Final = "create_views.sql"
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """One day's lake files to load: its rows and, if any, its rejected rows."""
+
+    day: date
+    parquet: Path
+    rejected: Path | None = None
 
 
 class WarehouseLockedError(RuntimeError):
@@ -288,63 +298,103 @@ class Warehouse:
     def load_partition(
         self, table: str, day: date, owner: str, parquet: Path, rejected: Path | None = None
     ) -> int:
-        """Replace the (day, owner) rows of `table` with the parquet's, in one transaction.
+        """Replace the (day, owner) rows of `table` with the parquet's (see load_partitions).
+        Returns the rows inserted."""
+        return self.load_partitions(table, owner, [DayFiles(day, parquet, rejected)])[day]
 
-        Also replaces that day's rows of scarf.rejected_rows with `rejected` (if given). Returns
-        the rows inserted. Raises ValueError for a table outside the closed set or a parquet
-        holding rows of another day or owner; any DuckDB error rolls back, leaving the table
-        as it was.
+    def load_partitions(self, table: str, owner: str, days: Sequence[DayFiles]) -> dict[date, int]:
+        """Replace the (day, owner) rows of `table` for every day of `days` with its parquet's,
+        all in one transaction (a year's backfill pays for a transaction per batch of days, not
+        per day).
+
+        Also replaces those days' rows of scarf.rejected_rows with their rejected files (where
+        given) and records each day in scarf.loaded_days. Returns the rows inserted per day.
+        Raises ValueError for a table outside the closed set or a parquet holding rows of
+        another day or owner; any DuckDB error rolls back, leaving the table as it was.
         """
         if table not in PARTITIONED_TABLES:
             raise ValueError(f"not a partitioned warehouse table: {table!r}")
+        if not days:
+            return {}
         date_column = dataset(table).date_column
-        source = "SELECT * FROM read_parquet(?, hive_partitioning = false)"
+        files = [str(d.parquet) for d in days]
+        dates = [d.day for d in days]
+        # Days may carry different unknown columns: union them by name.
+        read = "read_parquet(?, hive_partitioning = false, union_by_name = true)"
         with self._transaction() as connection:
             # Table row order means nothing here; keeping it would buffer the whole insert.
             connection.execute("SET preserve_insertion_order = false")
-            self._add_missing_columns(connection, table, source, [str(parquet)])
+            self._add_missing_columns(connection, table, f"SELECT * FROM {read}", [files])
             foreign = connection.execute(
-                f"SELECT count(*) FROM read_parquet(?, hive_partitioning = false) "
-                f"WHERE {date_column} IS DISTINCT FROM ? OR owner IS DISTINCT FROM ?",
-                [str(parquet), day, owner],
-            ).fetchone()
-            if foreign and foreign[0]:
-                raise ValueError(
-                    f"{parquet.name} holds {foreign[0]} rows outside {table} {day} for {owner!r}"
-                )
+                f"SELECT parse_filename(p.filename), count(*) FROM "
+                f"read_parquet(?, hive_partitioning = false, union_by_name = true, "
+                "filename = true) AS p "
+                "JOIN (SELECT unnest(?) AS file, unnest(?) AS day) AS expected "
+                "ON p.filename = expected.file "
+                f"WHERE p.{date_column} IS DISTINCT FROM expected.day "
+                "OR p.owner IS DISTINCT FROM ? GROUP BY ALL",
+                [files, files, dates, owner],
+            ).fetchall()
+            if foreign:
+                name, count = foreign[0]
+                raise ValueError(f"{name} holds {count} rows outside its {table} day for {owner!r}")
             connection.execute(
-                f"DELETE FROM {SCHEMA}.{table} WHERE {date_column} = ? AND owner = ?",
-                [day, owner],
+                f"DELETE FROM {SCHEMA}.{table} WHERE list_contains(?, {date_column}) AND owner = ?",
+                [dates, owner],
             )
-            inserted = connection.execute(
-                f"INSERT INTO {SCHEMA}.{table} BY NAME {source}", [str(parquet)]
-            ).fetchone()
+            connection.execute(
+                f"INSERT INTO {SCHEMA}.{table} BY NAME SELECT * FROM {read}", [files]
+            )
+            rows = self._counts_by_day(
+                connection,
+                f"SELECT {date_column}, count(*) FROM {SCHEMA}.{table} "
+                f"WHERE list_contains(?, {date_column}) AND owner = ? GROUP BY ALL",
+                [dates, owner],
+                dates,
+            )
             connection.execute(
                 f"DELETE FROM {SCHEMA}.{REJECTED_TABLE} "
-                "WHERE table_name = ? AND partition_date = ? AND owner = ?",
-                [table, day, owner],
+                "WHERE table_name = ? AND list_contains(?, partition_date) AND owner = ?",
+                [table, dates, owner],
             )
-            rejected_rows = 0
-            if rejected is not None:
-                counted = connection.execute(
+            rejected_files = [str(d.rejected) for d in days if d.rejected is not None]
+            if rejected_files:
+                connection.execute(
                     f"INSERT INTO {SCHEMA}.{REJECTED_TABLE} BY NAME "
-                    "SELECT * FROM read_parquet(?, hive_partitioning = false) "
-                    "WHERE table_name = ? AND partition_date = ? AND owner = ?",
-                    [str(rejected), table, day, owner],
-                ).fetchone()
-                rejected_rows = int(counted[0]) if counted else 0
-            rows = int(inserted[0]) if inserted else 0
+                    f"SELECT * FROM {read} "
+                    "WHERE table_name = ? AND list_contains(?, partition_date) AND owner = ?",
+                    [rejected_files, table, dates, owner],
+                )
+            rejected = self._counts_by_day(
+                connection,
+                f"SELECT partition_date, count(*) FROM {SCHEMA}.{REJECTED_TABLE} "
+                "WHERE table_name = ? AND list_contains(?, partition_date) AND owner = ? "
+                "GROUP BY ALL",
+                [table, dates, owner],
+                dates,
+            )
             connection.execute(
                 f"DELETE FROM {SCHEMA}.{LOADED_DAYS_TABLE} "
-                "WHERE table_name = ? AND day = ? AND owner = ?",
-                [table, day, owner],
+                "WHERE table_name = ? AND list_contains(?, day) AND owner = ?",
+                [table, dates, owner],
             )
-            connection.execute(
+            connection.executemany(
                 f"INSERT INTO {SCHEMA}.{LOADED_DAYS_TABLE} "
                 "(table_name, day, owner, rows, rejected) VALUES (?, ?, ?, ?, ?)",
-                [table, day, owner, rows, rejected_rows],
+                [[table, day, owner, rows[day], rejected[day]] for day in dates],
             )
         return rows
+
+    @staticmethod
+    def _counts_by_day(
+        connection: duckdb.DuckDBPyConnection,
+        sql: str,
+        params: list[object],
+        days: Sequence[date],
+    ) -> dict[date, int]:
+        counts = dict.fromkeys(days, 0)
+        counts.update({day: int(n) for day, n in connection.execute(sql, params).fetchall()})
+        return counts
 
     def replace_dimension(
         self, table: str, frame: pl.DataFrame, *, owner: str | None = None
