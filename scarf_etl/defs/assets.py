@@ -17,6 +17,7 @@ from scarf_etl import datasets
 from scarf_etl.datasets import Dataset
 from scarf_etl.defs import checks
 from scarf_etl.defs.partitions import daily_partitions, day_key, days_in_window
+from scarf_etl.defs.progress import progress_lines
 from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
 from scarf_etl.normalize import NormalizeStats, RawEventFile
 from scarf_etl.schemas import DIMENSION_TABLES
@@ -196,13 +197,20 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
         for day in days:
             raw_day = read_raw_day(settings.data_dir, export.name, day)
             if export.is_events:
-                day_stats = build_events_partition(
-                    [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
-                    table=export.name,
-                    day=day,
-                    owner=raw_day.owner,
-                    data_dir=settings.data_dir,
-                )
+                partition = lake_partition_file(settings.data_dir, export.name, day).parent
+                with progress_lines(
+                    context.log.info,
+                    f"normalizing {export.name} {day.isoformat()} "
+                    f"({raw_day.bytes / 1e6:.0f} MB of CSV)",
+                    partition,
+                ):
+                    day_stats = build_events_partition(
+                        [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
+                        table=export.name,
+                        day=day,
+                        owner=raw_day.owner,
+                        data_dir=settings.data_dir,
+                    )
             else:
                 day_stats = build_aggregates_partition(
                     [f.path for f in raw_day.files],
