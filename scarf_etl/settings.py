@@ -71,6 +71,15 @@ def apply_env_file(directory: Path) -> list[str]:
     return sorted(applied)
 
 
+def storage_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """(data folder, warehouse file) from SCARF_DATA_DIR and SCARF_DUCKDB_PATH: all that
+    commands reading local data (status) need, no owner or token."""
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
+    duckdb_path = Path(env.get("SCARF_DUCKDB_PATH", "").strip() or data_dir / "warehouse.duckdb")
+    return data_dir, duckdb_path
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
     """Resolve the SCARF_* variables, applying the documented defaults."""
     env = os.environ if environ is None else environ
@@ -87,8 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
         )
     events_api = _choice(env, "SCARF_EVENTS_API", EVENTS_APIS)
     aggregates_api = _choice(env, "SCARF_AGGREGATES_API", AGGREGATES_APIS)
-    data_dir = Path(env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
-    duckdb_path = Path(env.get("SCARF_DUCKDB_PATH", "").strip() or data_dir / "warehouse.duckdb")
+    data_dir, duckdb_path = storage_paths(env)
     return PipelineSettings(
         owner=owner,
         owner_kind=cast(OwnerKind, owner_kind),

@@ -98,3 +98,14 @@ def test_status_without_a_warehouse_says_what_to_do(tmp_path: Path) -> None:
     lines: list[str] = []
     assert status_command(tmp_path / "none.duckdb", lines.append) == 0
     assert "scarf-etl load" in lines[0]
+
+
+def test_status_needs_no_owner_or_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("SCARF_OWNER", "SCARF_API_TOKEN", "SCARF_DUCKDB_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SCARF_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["status"]) == 0
+    assert "scarf-etl load" in capsys.readouterr().out

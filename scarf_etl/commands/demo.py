@@ -67,7 +67,11 @@ demo finished in {time.monotonic() - started:.1f}s.
 Query the warehouse:
   .venv/bin/python -c "import duckdb; print(duckdb.connect('{settings.duckdb_path}', \
 read_only=True).sql('SELECT * FROM scarf.downloads_per_package_per_day LIMIT 5'))"
-  duckdb {settings.duckdb_path}      (with the duckdb CLI, if installed)
+  duckdb -readonly {settings.duckdb_path}      (with the duckdb CLI, if installed)
+
+The HTML report of these days (charts, no network needed): {settings.data_dir / "report.html"}
+What is loaded, missing or empty:
+  SCARF_DATA_DIR={settings.data_dir} DAGSTER_HOME={DEMO_DAGSTER_HOME} .venv/bin/scarf-etl status
 
 Open the Dagster UI on this run and its assets, with the emulator as the API
 (re-run any day, backfill a range):

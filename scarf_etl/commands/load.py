@@ -12,7 +12,7 @@ from scarf_etl.commands.preflight import check_access, check_range, check_token_
 from scarf_etl.commands.runs import RunOutcome, run_days
 from scarf_etl.commands.status import status_command
 from scarf_etl.commands.summary import format_table, table_row_counts
-from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings
+from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings, storage_paths
 from scarf_etl.store.raw import RawDataMissingError, read_raw_day
 
 Executor = Literal["auto", "in-process", "multiprocess"]
@@ -92,7 +92,7 @@ def check_command(
 def status(report: Callable[[str], None] = print) -> int:
     """`scarf-etl status` on the configured warehouse."""
     apply_env_file(Path.cwd())
-    return status_command(load_settings().duckdb_path, report)
+    return status_command(storage_paths()[1], report)
 
 
 def describe_outcome(outcome: RunOutcome) -> str:
