@@ -17,7 +17,7 @@ from scarf_etl.defs.recovery import RunWorker, process_started_at, worker_is_gon
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from tests.pipeline_helpers import table_snapshot
-from tests.test_load_command import RUN_TIMEOUT_SECONDS, load_env, start_load
+from tests.test_load_command import RUN_TIMEOUT_SECONDS, create_instance, load_env, start_load
 
 FIRST, LAST = "2026-11-01", "2026-11-02"
 
@@ -48,16 +48,7 @@ def test_a_killed_load_is_recovered_by_the_next_one(
     home = Path(env["DAGSTER_HOME"])
     # The instance exists before the load starts, as after any first use: this test opening a
     # fresh SQLite instance while the load creates it is Dagster's own first-run race.
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from scarf_etl.commands.instance import get_instance; get_instance()",
-        ],
-        env=env,
-        check=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
+    create_instance(env)
     killed = start_load_in_own_group(env)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:

@@ -34,6 +34,22 @@ def load_env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def create_instance(env: dict[str, str]) -> None:
+    """Create the Dagster instance under env's DAGSTER_HOME in a process of its own, as any
+    first use does: two processes creating a fresh SQLite instance at the same moment is
+    Dagster's own first-run race, which tests starting loads together must not meet."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from scarf_etl.commands.instance import get_instance; get_instance()",
+        ],
+        env=env,
+        check=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+
+
 def start_load(env: dict[str, str], first: str, last: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "scarf_etl.commands.cli", "load", "--from", first, "--to", last],
@@ -76,16 +92,7 @@ def test_overlapping_loads_both_succeed_and_show_in_the_instance(
     # second wait for the DuckDB file instead of failing on its lock.
     # The instance exists before the race, as after any first use: two processes creating a
     # fresh SQLite instance at the same moment is Dagster's own first-run race, not ours.
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from scarf_etl.commands.instance import get_instance; get_instance()",
-        ],
-        env=env,
-        check=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
+    create_instance(env)
     # One is `scarf-etl load`, the other the contract's `dagster asset materialize` command.
     runs = [
         start_load(env, "2026-11-01", "2026-11-02"),

@@ -17,8 +17,8 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scarf_etl.client import Download, ExportRequest, ScarfBadRequestError, ScarfClient
@@ -242,8 +242,7 @@ def fetch_days(
         return fetch_split_ranges(client, plan, days, data_dir, warn=warn, guard=guard)
     if plan.fetches_windows:
         return fetch_event_windows(client, plan, days, data_dir, warn=warn, guard=guard)
-    fetched: list[RawDay] = []
-    refusals: list[str] = []
+    publisher = _GuardedPublisher(plan, guard, data_dir)
     for batch in _batches(days, DAYS_PER_BATCH):
         stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
         try:
@@ -251,19 +250,45 @@ def fetch_days(
                 request for day in batch for request in plan.requests_for_day(stagings[day], day)
             ]
             downloads = client.download_all(requests) if requests else []
-            for day in batch:
-                day_downloads = [d for d in downloads if d.request.start == day]
-                refusal = _guard_refusal(guard, plan.dataset, day, day_downloads, data_dir)
-                if refusal:
-                    refusals.append(refusal)
-                    continue
-                fetched.append(_publish_day(plan, day, stagings[day], day_downloads, data_dir))
+            publisher.publish(
+                stagings, {day: [d for d in downloads if d.request.start == day] for day in batch}
+            )
         finally:
             for staging in stagings.values():
                 shutil.rmtree(staging, ignore_errors=True)
-    if refusals:
-        raise DayShrankError(refusal_message(refusals))
-    return fetched
+    return publisher.published()
+
+
+@dataclass
+class _GuardedPublisher:
+    """Publishes fetched days the drop guard accepts and remembers the ones it refuses, so a
+    refusal keeps that day's previous fetch without stopping the others."""
+
+    plan: FetchPlan
+    guard: DropGuard
+    data_dir: Path
+    fetched: list[RawDay] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+
+    def publish(
+        self, stagings: Mapping[dt.date, Path], per_day: Mapping[dt.date, Sequence[Download]]
+    ) -> None:
+        """Swap each day of `per_day` (downloaded into `stagings[day]`) into place."""
+        for day, downloads in per_day.items():
+            dataset = self.plan.dataset
+            refusal = _guard_refusal(self.guard, dataset, day, downloads, self.data_dir)
+            if refusal:
+                self.refusals.append(refusal)
+                continue
+            self.fetched.append(
+                _publish_day(self.plan, day, stagings[day], downloads, self.data_dir)
+            )
+
+    def published(self) -> list[RawDay]:
+        """The days published; raises DayShrankError naming the refused days, if any."""
+        if self.refusals:
+            raise DayShrankError(refusal_message(self.refusals))
+        return self.fetched
 
 
 def _guard_refusal(
@@ -302,9 +327,7 @@ def fetch_split_ranges(
 ) -> list[RawDay]:
     """One request per breakdown for each run of consecutive days (at most 366), each file
     split by its rows' `date` into the days' folders, then every day published as usual."""
-    guard = guard or DropGuard()
-    fetched: list[RawDay] = []
-    refusals: list[str] = []
+    publisher = _GuardedPublisher(plan, guard or DropGuard(), data_dir)
     for run in consecutive_runs(days, V3_MAX_WINDOW_DAYS):
         start, end = run[0], run[-1] + dt.timedelta(days=1)
         download_dir = _new_staging_dir(data_dir, plan.dataset, start)
@@ -313,19 +336,11 @@ def fetch_split_ranges(
             downloads = client.download_all(plan.requests_for_range(download_dir, start, end))
             for message in uncovered_day_warnings(downloads):
                 warn(message)
-            per_day = split_downloads_by_day(downloads, stagings)
-            for day in run:
-                refusal = _guard_refusal(guard, plan.dataset, day, per_day[day], data_dir)
-                if refusal:
-                    refusals.append(refusal)
-                    continue
-                fetched.append(_publish_day(plan, day, stagings[day], per_day[day], data_dir))
+            publisher.publish(stagings, split_downloads_by_day(downloads, stagings))
         finally:
             for staging in (download_dir, *stagings.values()):
                 shutil.rmtree(staging, ignore_errors=True)
-    if refusals:
-        raise DayShrankError(refusal_message(refusals))
-    return fetched
+    return publisher.published()
 
 
 def fetch_event_windows(
@@ -346,10 +361,8 @@ def fetch_event_windows(
     days asked again. The first window goes alone so such a refusal costs one window's calls;
     later windows go several at a time to keep the client's connections busy.
     """
-    guard = guard or DropGuard()
     _remove_window_leftovers(data_dir, plan.dataset)
-    fetched: list[RawDay] = []
-    refusals: list[str] = []
+    publisher = _GuardedPublisher(plan, guard or DropGuard(), data_dir)
     pending = sorted(set(days))
     window = plan.window_days
     requests_per_window = len(plan.package_ids) if plan.dataset == "package_events" else 1
@@ -360,7 +373,7 @@ def fetch_event_windows(
         batch = runs[: windows_per_batch if probed else 1]
         longest = max(len(run) for run in batch)
         try:
-            published, refused = _fetch_windows(client, plan, batch, data_dir, guard)
+            _fetch_windows(client, plan, batch, data_dir, publisher)
         except ScarfBadRequestError as error:
             if error.code != RANGE_TOO_LONG or longest == 1:
                 raise
@@ -373,13 +386,9 @@ def fetch_event_windows(
             probed = False
             continue
         probed = True
-        fetched.extend(published)
-        refusals.extend(refused)
         done = {day for run in batch for day in run}
         pending = [day for day in pending if day not in done]
-    if refusals:
-        raise DayShrankError(refusal_message(refusals))
-    return fetched
+    return publisher.published()
 
 
 def _fetch_windows(
@@ -387,12 +396,10 @@ def _fetch_windows(
     plan: FetchPlan,
     runs: Sequence[Sequence[dt.date]],
     data_dir: Path,
-    guard: DropGuard,
-) -> tuple[list[RawDay], list[str]]:
-    """Download the event windows `runs` together, split them by day and publish each day the
-    guard accepts; returns the published days and the guard's refusals."""
-    fetched: list[RawDay] = []
-    refusals: list[str] = []
+    publisher: _GuardedPublisher,
+) -> None:
+    """Download the event windows `runs` together, split them by day and hand the days to
+    `publisher`."""
     stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for run in runs for day in run}
     # A multi-day window downloads into a staging folder of its first day, then is split.
     downloads_dirs = {
@@ -416,16 +423,10 @@ def _fetch_windows(
                 per_day = split_csv_downloads_by_day(
                     window_downloads, {day: stagings[day] for day in run}
                 )
-            for day in run:
-                refusal = _guard_refusal(guard, plan.dataset, day, per_day[day], data_dir)
-                if refusal:
-                    refusals.append(refusal)
-                    continue
-                fetched.append(_publish_day(plan, day, stagings[day], per_day[day], data_dir))
+            publisher.publish(stagings, per_day)
     finally:
         for staging in (*stagings.values(), *downloads_dirs.values()):
             shutil.rmtree(staging, ignore_errors=True)
-    return fetched, refusals
 
 
 WINDOW_STAGING_PREFIX = f"{STAGING_PREFIX}window-"
