@@ -2,7 +2,7 @@
 # (uv.lock, with the `team` extra: DuckDB extensions as packages, dagster-postgres), no token.
 #
 #   docker build -t scarf-etl:latest .
-#   docker build -t scarf-etl:latest --build-arg LAUNCHER_PACKAGE=dagster-k8s==0.29.27 .   (Helm)
+#   docker build -t scarf-etl:latest --build-arg LAUNCHER_EXTRA=k8s .   (Helm)
 #
 # Its default command serves the definitions over gRPC to a webserver and a daemon
 # (deploy/docker-compose.yaml, deploy/helm/values.yaml); run launchers start runs in it with
@@ -20,14 +20,13 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /opt/scarf-etl
 # Dependencies first (a layer that changes only with uv.lock), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --extra team --no-install-project
-COPY scarf_etl ./scarf_etl
-RUN uv sync --frozen --no-dev --extra team --no-editable
 # The run launcher's package, which the instance in dagster.yaml loads in every container of
-# the deployment: dagster-docker for deploy/docker-compose.yaml, dagster-k8s for Helm. Not in
-# uv.lock (the project does not need it to run); pinned to the Dagster release in uv.lock.
-ARG LAUNCHER_PACKAGE=dagster-docker==0.29.27
-RUN uv pip install --python /opt/scarf-etl/.venv/bin/python "${LAUNCHER_PACKAGE}"
+# the deployment: the `docker` extra (dagster-docker) for deploy/docker-compose.yaml, `k8s`
+# (dagster-k8s) for Helm. Both are in uv.lock.
+ARG LAUNCHER_EXTRA=docker
+RUN uv sync --frozen --no-dev --extra team --extra "${LAUNCHER_EXTRA}" --no-install-project
+COPY scarf_etl ./scarf_etl
+RUN uv sync --frozen --no-dev --extra team --extra "${LAUNCHER_EXTRA}" --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system scarf && useradd --system --gid scarf --create-home scarf
