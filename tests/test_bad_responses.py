@@ -14,6 +14,7 @@ import pytest
 
 from scarf_etl.commands.failures import root_cause
 from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.resources import ALLOW_DROP_TAG
 from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.faults import BodyFault, Faults
 from scarf_etl.emulator.server import EmulatorServer
@@ -25,13 +26,13 @@ DAY = dt.date(2026, 11, 2)
 def run_day(
     emulator: EmulatorServer, data_dir: Path, *, allow_drop: bool = False
 ) -> dg.ExecuteInProcessResult:
-    """The real assets for DAY, with fast retries so the refused attempts take little time."""
+    """The real assets for DAY, with fast retries so the refused attempts take little time.
+    `allow_drop` is given as the run's tag, the way `scarf-etl load --allow-drop` and the
+    launchpad give it, over resources configured without it."""
     return dg.materialize(
         ALL_ASSETS,
-        resources=pipeline_resources(
-            emulator, data_dir, backoff_initial_seconds=0.01, allow_drop=allow_drop
-        ),
-        tags=partition_range_tags(DAY, DAY),
+        resources=pipeline_resources(emulator, data_dir, backoff_initial_seconds=0.01),
+        tags={**partition_range_tags(DAY, DAY), **({ALLOW_DROP_TAG: "true"} if allow_drop else {})},
         raise_on_error=False,
     )
 

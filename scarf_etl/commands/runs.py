@@ -22,6 +22,7 @@ import dagster as dg
 from scarf_etl.commands.event_log_speed import WalKeeper, fast_event_writes, run_event_log
 from scarf_etl.commands.failures import root_cause
 from scarf_etl.defs.recovery import launcher_tags, recover_interrupted_runs
+from scarf_etl.defs.resources import ALLOW_DROP_TAG
 from scarf_etl.defs.schedules import DAILY_JOB_NAME, partition_range_tags
 
 # A tag unique to each `run_days` call: how the log tail finds the run `dg.execute_job` creates.
@@ -49,10 +50,8 @@ class RunOutcome:
     checks_warned: list[str] = field(default_factory=list)
 
 
-def run_config(*, allow_drop: bool, in_process: bool = False) -> dict[str, object]:
+def run_config(*, in_process: bool = False) -> dict[str, object]:
     config: dict[str, object] = dict(QUIET_CONSOLE)
-    if allow_drop:
-        config["resources"] = {"scarf_storage": {"config": {"allow_drop": True}}}
     if in_process:
         config["execution"] = {"config": {"in_process": True}}
     return config
@@ -117,10 +116,11 @@ def run_days(
             result = dg.execute_job(
                 recon_job,
                 instance=instance,
-                run_config=run_config(allow_drop=allow_drop, in_process=in_process),
+                run_config=run_config(in_process=in_process),
                 tags={
                     **partition_range_tags(first, last),
                     **launcher_tags(),
+                    **({ALLOW_DROP_TAG: "true"} if allow_drop else {}),
                     LAUNCH_TAG: launch_id,
                 },
             )

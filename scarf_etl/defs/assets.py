@@ -139,7 +139,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 days,
                 settings.data_dir,
                 warn=context.log.warning,
-                guard=scarf_storage.drop_guard(),
+                guard=scarf_storage.drop_guard(context.run.tags),
             )
         for raw_day in fetched:
             context.add_asset_metadata(

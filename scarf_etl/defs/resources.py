@@ -30,6 +30,10 @@ from scarf_etl.settings import (
 from scarf_etl.store.drop_guard import DropGuard
 from scarf_etl.store.warehouse import Warehouse
 
+# A run's own override of the drop guard (`scarf-etl load --allow-drop`, or this tag set to
+# "true" in the launchpad). A tag, not resource config: run config for a resource replaces
+# every field the code location set (owner, data folder...), not just the one given.
+ALLOW_DROP_TAG = "scarf_etl/allow_drop"
 DEFAULT_MAX_CONCURRENCY = 4
 DEFAULT_LOCK_WAIT_SECONDS = 120.0
 
@@ -87,9 +91,8 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
     aggregates_api: str = pydantic.Field("v3", description="SCARF_AGGREGATES_API: v3 or v1")
     export_window_days: int = pydantic.Field(31, description="SCARF_EXPORT_WINDOW_DAYS")
     max_day_drop: float = pydantic.Field(DEFAULT_MAX_DROP, description="SCARF_MAX_DAY_DROP")
-    # The drop guard's override (SCARF_ALLOW_DROP, or for one run the launchpad or `scarf-etl
-    # load --allow-drop`): a day whose new fetch has far fewer rows than the one it replaces
-    # is then accepted.
+    # The drop guard's override (SCARF_ALLOW_DROP; for one run, ALLOW_DROP_TAG): a day whose
+    # new fetch has far fewer rows than the one it replaces is then accepted.
     allow_drop: bool = pydantic.Field(False, description="SCARF_ALLOW_DROP")
     # How long a warehouse step waits for another process's DuckDB lock before failing; the
     # `scarf_warehouse` pool normally means it never waits at all.
@@ -129,9 +132,11 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
             }
         )
 
-    def drop_guard(self) -> DropGuard:
+    def drop_guard(self, run_tags: Mapping[str, str]) -> DropGuard:
+        """The guard for a run with `run_tags`, which may carry the run's own override."""
         settings = self.settings()
-        return DropGuard(max_drop=settings.max_day_drop, allow_drop=settings.allow_drop)
+        allowed = settings.allow_drop or run_tags.get(ALLOW_DROP_TAG, "").lower() == "true"
+        return DropGuard(max_drop=settings.max_day_drop, allow_drop=allowed)
 
     def warehouse(self, report: Callable[[str], None] | None = None) -> Warehouse:
         """The warehouse; `report` receives a line every 15 s while a step waits for it."""

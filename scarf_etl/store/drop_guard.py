@@ -76,7 +76,8 @@ def refusal_message(refusals: list[str]) -> str:
         + "; ".join(refusals)
         + ". This is usually an incomplete answer: re-run later. If the drop is real (Scarf "
         "revised the day), re-run with `scarf-etl load --allow-drop`, or set "
-        "SCARF_ALLOW_DROP=1 (the `scarf_storage` resource's allow_drop in the Dagster "
-        "launchpad); SCARF_MAX_DAY_DROP sets the share of rows a day may lose silently "
+        "SCARF_ALLOW_DROP=1, or in the Dagster launchpad add the run tag "
+        "scarf_etl/allow_drop=true; SCARF_MAX_DAY_DROP sets the share of rows a day may "
+        "lose silently "
         f"(default {DEFAULT_MAX_DROP})."
     )
