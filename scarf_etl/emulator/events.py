@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +36,8 @@ V1_COLUMNS: tuple[str, ...] = V1_PAGE_COLUMNS + tuple(
     c for c in V2_COLUMNS if c not in V1_PAGE_COLUMNS
 )
 HIDDEN_COLUMNS = ("_client", "_client_version")
+
+T = TypeVar("T")
 
 _DAY_US = 86_400_000_000
 _ID_EPOCH = datetime.date(2020, 1, 1)
@@ -157,15 +161,45 @@ def typed_view(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 class EventCache:
-    """Generated frames, least recently used evicted past a row budget (bounds memory)."""
+    """Generated frames, least recently used evicted past a row budget (bounds memory), and
+    values derived from them (`derived`: aggregate rows), least recently used evicted past a
+    count."""
 
-    def __init__(self, seed: int, events_per_day: int, max_rows: int = 2_000_000) -> None:
+    def __init__(
+        self, seed: int, events_per_day: int, max_rows: int = 2_000_000, max_derived: int = 50_000
+    ) -> None:
         self.seed = seed
         self.events_per_day = events_per_day
         self._max_rows = max_rows
         self._rows = 0
         self._frames: OrderedDict[tuple[EventSource, datetime.date], pl.DataFrame] = OrderedDict()
+        self._max_derived = max_derived
+        self._derived: OrderedDict[tuple[Hashable, EventSource, datetime.date], object] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
+
+    def derived(
+        self,
+        name: Hashable,
+        source: EventSource,
+        day: datetime.date,
+        compute: Callable[[pl.DataFrame], T],
+    ) -> T:
+        """`compute(frame of (source, day))`, computed once per `name`: the eight v3 breakdown
+        requests of a window all need the same day's aggregate rows. `compute` must be a pure
+        function of the frame (the same name always means the same function)."""
+        key = (name, source, day)
+        with self._lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return cast(T, self._derived[key])
+        value = compute(self.get(source, day))
+        with self._lock:
+            self._derived[key] = value
+            while len(self._derived) > self._max_derived:
+                self._derived.popitem(last=False)
+        return value
 
     def count(self, source: EventSource, day: datetime.date) -> int:
         return event_count(self.seed, source, day, self.events_per_day)
