@@ -88,6 +88,7 @@ class CsvExport:
         part on its own, but consecutive parts of one source (a package's days in a window)
         rendered together, up to CHUNK_ROWS rows a call, so a year of small days costs a few
         hundred CSV writes rather than one per day."""
+        self.cache.warm(self.parts)
         pending: list[pl.DataFrame] = []
         pending_rows = 0
         pending_source: EventSource | None = None
@@ -174,6 +175,7 @@ class AggregateExport:
             _v2_aggregate if self.v2_names else _same
         )
         duplicates: list[bytes] = []
+        self.cache.warm(self.parts)
         for i, (source, day) in enumerate(self.parts):
             lines = [_json_line(rename(row)) for row in self._rows(source, day)]
             if len(duplicates) < self.faults.duplicate_rows:
