@@ -241,11 +241,18 @@ class EventCache:
             OrderedDict()
         )
         self._lock = threading.Lock()
+        # Held while generating ahead or deriving: concurrent requests for the same window
+        # (the v3 breakdowns, fetched four at a time) wait for one computation, not repeat it.
+        self._compute_lock = threading.RLock()
 
     def warm(self, parts: Sequence[tuple[EventSource, datetime.date]]) -> None:
         """Generate the frames of `parts` not cached yet, a source's days together
         (`generate_days`), while they fit in half the row budget (the rest is generated when
         asked for, as it would be evicted before use)."""
+        with self._compute_lock:
+            self._warm(parts)
+
+    def _warm(self, parts: Sequence[tuple[EventSource, datetime.date]]) -> None:
         with self._lock:
             missing: dict[EventSource, list[datetime.date]] = {}
             for source, day in dict.fromkeys(parts):
@@ -279,7 +286,11 @@ class EventCache:
             if key in self._derived:
                 self._derived.move_to_end(key)
                 return cast(T, self._derived[key])
-        value = compute(self.get(source, day))
+        with self._compute_lock:
+            with self._lock:
+                if key in self._derived:
+                    return cast(T, self._derived[key])
+            value = compute(self.get(source, day))
         with self._lock:
             self._derived[key] = value
             while len(self._derived) > self._max_derived:
