@@ -40,6 +40,11 @@ from scarf_etl.store.warehouse import DayFiles
 API_POOL = "scarf_api"
 WAREHOUSE_POOL = "scarf_warehouse"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# Up to this many days, a run logs a line per day; beyond, a line per day only for days with
+# something to say (duplicates, rejected or out-of-window rows, new columns) and one for the
+# window: every log line is an event Dagster stores (several ms each), and each day's figures
+# are in its partition's metadata anyway.
+LOG_EVERY_DAY_UP_TO = 7
 # Days loaded into the warehouse per transaction (see load_batches).
 LOAD_BATCH_DAYS = 31
 LOAD_BATCH_BYTES = 256 * 1024 * 1024
@@ -188,6 +193,22 @@ def _sum_stats(stats: Sequence[NormalizeStats]) -> dict[str, int]:
     }
 
 
+def _notable(stats: NormalizeStats) -> bool:
+    return bool(stats.duplicates or stats.out_of_window or stats.rejected or stats.extra_columns)
+
+
+def _window_stats(stats: Sequence[NormalizeStats]) -> NormalizeStats:
+    extra = sorted({name for s in stats for name in s.extra_columns})
+    return NormalizeStats(
+        rows_in=sum(s.rows_in for s in stats),
+        duplicates=sum(s.duplicates for s in stats),
+        out_of_window=sum(s.out_of_window for s in stats),
+        rejected=sum(s.rejected for s in stats),
+        rows_out=sum(s.rows_out for s in stats),
+        extra_columns=tuple(extra),
+    )
+
+
 def build_lake_asset(export: Export) -> dg.AssetsDefinition:
     @dg.asset(
         key=export.lake_key,
@@ -237,8 +258,15 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                 {**_sum_stats([day_stats]), "dagster/row_count": day_stats.rows_out},
                 partition_key=day_key(day),
             )
-            context.log.info(f"{export.name} {day.isoformat()}: {describe_stats(day_stats)}")
+            if len(days) <= LOG_EVERY_DAY_UP_TO or _notable(day_stats):
+                context.log.info(f"{export.name} {day.isoformat()}: {describe_stats(day_stats)}")
         totals = _sum_stats(stats)
+        if len(days) > LOG_EVERY_DAY_UP_TO:
+            context.log.info(
+                f"{export.name} {days[0].isoformat()}..{days[-1].isoformat()}: "
+                f"{describe_stats(_window_stats(stats))} (each day's figures: its partition's "
+                "metadata)"
+            )
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
@@ -336,9 +364,15 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         for batch in load_batches(day_files):
             counts = warehouse.load_partitions(export.name, settings.owner, batch)
             for day, rows in counts.items():
-                context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
+                if len(days) <= LOG_EVERY_DAY_UP_TO:
+                    context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
                 context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
                 loaded += rows
+            if len(days) > LOG_EVERY_DAY_UP_TO:
+                context.log.info(
+                    f"scarf.{export.name} {batch[0].day.isoformat()}..{batch[-1].day.isoformat()}:"
+                    f" {sum(counts.values())} rows loaded in one transaction"
+                )
         results = [
             checks.rows_match_lake(warehouse, settings, export.name, days),
             checks.day_not_empty(warehouse, export.name, days, settings.owner),

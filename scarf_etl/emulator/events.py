@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +36,10 @@ V1_COLUMNS: tuple[str, ...] = V1_PAGE_COLUMNS + tuple(
     c for c in V2_COLUMNS if c not in V1_PAGE_COLUMNS
 )
 HIDDEN_COLUMNS = ("_client", "_client_version")
+
+T = TypeVar("T")
+# Rows generated in one go when a window's frames are generated ahead (`EventCache.warm`).
+WARM_BATCH_ROWS = 50_000
 
 _DAY_US = 86_400_000_000
 _ID_EPOCH = datetime.date(2020, 1, 1)
@@ -83,21 +89,77 @@ def generate(
     seed: int, source: EventSource, day: datetime.date, events_per_day: int
 ) -> pl.DataFrame:
     """The events of one source on one UTC day, sorted by time."""
+    return generate_days(seed, source, [day], events_per_day)[0]
+
+
+@dataclass(frozen=True)
+class _DayDraws:
+    """One (source, day)'s random draws, in the order its generator makes them."""
+
+    day: datetime.date
+    offsets: npt.NDArray[np.int64]
+    type_idx: npt.NDArray[np.int64]
+    origin_index: npt.NDArray[np.uint64]
+    id_a: npt.NDArray[np.int64]
+    id_b: npt.NDArray[np.int64]
+    version: npt.NDArray[np.int64]
+    referer: npt.NDArray[np.int64]
+    variables: npt.NDArray[np.int64]
+    dnt: npt.NDArray[np.bool_]
+    confidence: npt.NDArray[np.float64]
+    endpoint: npt.NDArray[np.int64]
+    mtc: npt.NDArray[np.bool_]
+
+
+def _draws(seed: int, source: EventSource, day: datetime.date, events_per_day: int) -> _DayDraws:
+    """The day's own random stream (seeded by seed, source and day): what makes its rows."""
     n = event_count(seed, source, day, events_per_day)
     rng = np.random.default_rng([_seed(seed), source.key, day.toordinal()])
     table = source.table
-
     step = _FORMAT_PRECISION_US[source.time_format_index]
     offsets = np.sort(rng.integers(0, _DAY_US // step, n, dtype=np.int64)) * step
-    day_start_us = (day - datetime.date(1970, 1, 1)).days * _DAY_US
-    times = pl.Series("time", offsets + day_start_us).cast(pl.Datetime("us", "UTC"))
-
-    types, weights = zip(*world.EVENT_TYPES[table], strict=True)
-    type_idx = rng.choice(len(types), size=n, p=np.array(weights) / sum(weights))
-
+    _, weights = zip(*world.EVENT_TYPES[table], strict=True)
+    type_idx = rng.choice(len(weights), size=n, p=np.array(weights) / sum(weights))
     # Origins recur across days and packages; everything about an origin follows from its hash.
     origin_index = rng.integers(0, max(16, n // 3), n, dtype=np.uint64)
-    origin_hash = _splitmix64(origin_index ^ np.uint64(_seed(seed)))
+    id_a = np.asarray(rng.integers(0, 0x1000, n), dtype=np.int64) | 0x4000
+    id_b = np.asarray(rng.integers(0, 0x4000, n), dtype=np.int64) | 0x8000
+    version = rng.integers(0, len(world.VERSIONS[table]), n)
+    referer = rng.integers(0, len(world.REFERERS.get(table, world.REFERERS["default"])), n)
+    variables = rng.integers(0, len(world.FILE_VARIABLES) if table == "other" else 1, n)
+    dnt = rng.random(n) < 0.1
+    confidence = np.round(rng.uniform(0.3, 1.0, n), 2)
+    endpoint = rng.integers(0, 2, n)
+    mtc = rng.random(n) < 0.02
+    return _DayDraws(
+        day, offsets, type_idx, origin_index, id_a, id_b, version, referer, variables, dnt,
+        confidence, endpoint, mtc,
+    )  # fmt: skip
+
+
+def generate_days(
+    seed: int, source: EventSource, days: Sequence[datetime.date], events_per_day: int
+) -> list[pl.DataFrame]:
+    """The events of one source on each of `days`, each day sorted by time: every day drawn
+    from its own random stream (so a day's rows never depend on which days come with it), the
+    columns built once for all of them (a year of small days costs a few polars calls, not a
+    few dozen per day)."""
+    draws = [_draws(seed, source, day, events_per_day) for day in days]
+    sizes = [d.offsets.shape[0] for d in draws]
+    n = sum(sizes)
+    table = source.table
+
+    def joined(name: str) -> npt.NDArray[Any]:
+        return np.concatenate([getattr(d, name) for d in draws]) if draws else np.array([])
+
+    day_starts = np.repeat(
+        np.array([(d - datetime.date(1970, 1, 1)).days * _DAY_US for d in days], np.int64), sizes
+    )
+    times = pl.Series("time", joined("offsets").astype(np.int64) + day_starts).cast(
+        pl.Datetime("us", "UTC")
+    )
+    types = [t for t, _ in world.EVENT_TYPES[table]]
+    origin_hash = _splitmix64(joined("origin_index").astype(np.uint64) ^ np.uint64(_seed(seed)))
     city_idx = (origin_hash >> np.uint64(16)) % np.uint64(len(world.CITIES))
     company_idx = (origin_hash >> np.uint64(24)) % np.uint64(len(world.COMPANIES))
     agents = world.USER_AGENTS[table]
@@ -113,19 +175,22 @@ def generate(
         world.stable_id("endpoint", source.id, "0"),
         world.stable_id("endpoint", source.id, "1"),
     )
-    row = np.arange(n, dtype=np.int64)
+    row = np.concatenate(
+        [np.arange(size, dtype=np.int64) for size in sizes] or [np.array([], np.int64)]
+    )
+    zeros = np.zeros(n, np.int64)
 
     columns = [
-        _event_ids(source, day, rng, row),
-        _enum("type", types, type_idx),
-        _enum("package", (source.name if source.kind == "package" else "",), np.zeros(n, np.int64)),
-        _enum("pixel", (source.id if source.kind == "pixel" else "",), np.zeros(n, np.int64)),
-        _enum("version", versions, rng.integers(0, len(versions), n)),
+        _event_ids(source, days, sizes, joined("id_a"), joined("id_b"), row),
+        _enum("type", types, joined("type_idx").astype(np.int64)),
+        _enum("package", (source.name if source.kind == "package" else "",), zeros),
+        _enum("pixel", (source.id if source.kind == "pixel" else "",), zeros),
+        _enum("version", versions, joined("version").astype(np.int64)),
         times,
-        _enum("referer", referers, rng.integers(0, len(referers), n)),
+        _enum("referer", referers, joined("referer").astype(np.int64)),
         _enum("user_agent", [a[0] for a in agents], agent_idx),
         _enum("platform", [a[3] for a in agents], agent_idx),
-        _enum("variables", variables, rng.integers(0, len(variables), n)),
+        _enum("variables", variables, joined("variables").astype(np.int64)),
         _hex16("origin_id", origin_hash),
         pl.Series("origin_latitude", np.round(lat_table[city_idx] + jitter, 4), nan_to_null=True),
         pl.Series("origin_longitude", np.round(lon_table[city_idx] - jitter, 4), nan_to_null=True),
@@ -135,15 +200,17 @@ def generate(
         _enum("origin_connection_type", [c[2] for c in world.COMPANIES], company_idx),
         _enum("origin_company", [c[0] for c in world.COMPANIES], company_idx),
         _enum("origin_domain", [c[1] for c in world.COMPANIES], company_idx),
-        pl.Series("dnt", rng.random(n) < 0.1),
-        pl.Series("confidence", np.round(rng.uniform(0.3, 1.0, n), 2)),
-        _enum("endpoint_id", endpoints, rng.integers(0, 2, n)),
+        pl.Series("dnt", joined("dnt").astype(np.bool_)),
+        pl.Series("confidence", joined("confidence").astype(np.float64)),
+        _enum("endpoint_id", endpoints, joined("endpoint").astype(np.int64)),
         _enum("origin_state", [c[2] for c in world.CITIES], city_idx),
-        pl.Series("mtc_quota_exceeded", rng.random(n) < 0.02),
+        pl.Series("mtc_quota_exceeded", joined("mtc").astype(np.bool_)),
         _enum("_client", [a[1] for a in agents], agent_idx),
         _enum("_client_version", [a[2] for a in agents], agent_idx),
     ]
-    return pl.DataFrame(columns)
+    frame = pl.DataFrame(columns)
+    offsets = np.cumsum([0, *sizes])
+    return [frame.slice(int(offsets[i]), size) for i, size in enumerate(sizes)]
 
 
 def typed_view(frame: pl.DataFrame) -> pl.DataFrame:
@@ -157,15 +224,78 @@ def typed_view(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 class EventCache:
-    """Generated frames, least recently used evicted past a row budget (bounds memory)."""
+    """Generated frames, least recently used evicted past a row budget (bounds memory), and
+    values derived from them (`derived`: aggregate rows), least recently used evicted past a
+    count."""
 
-    def __init__(self, seed: int, events_per_day: int, max_rows: int = 2_000_000) -> None:
+    def __init__(
+        self, seed: int, events_per_day: int, max_rows: int = 2_000_000, max_derived: int = 50_000
+    ) -> None:
         self.seed = seed
         self.events_per_day = events_per_day
         self._max_rows = max_rows
         self._rows = 0
         self._frames: OrderedDict[tuple[EventSource, datetime.date], pl.DataFrame] = OrderedDict()
+        self._max_derived = max_derived
+        self._derived: OrderedDict[tuple[Hashable, EventSource, datetime.date], object] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
+        # Held while generating ahead or deriving: concurrent requests for the same window
+        # (the v3 breakdowns, fetched four at a time) wait for one computation, not repeat it.
+        self._compute_lock = threading.RLock()
+
+    def warm(self, parts: Sequence[tuple[EventSource, datetime.date]]) -> None:
+        """Generate the frames of `parts` not cached yet, a source's days together
+        (`generate_days`), while they fit in half the row budget (the rest is generated when
+        asked for, as it would be evicted before use)."""
+        with self._compute_lock:
+            self._warm(parts)
+
+    def _warm(self, parts: Sequence[tuple[EventSource, datetime.date]]) -> None:
+        with self._lock:
+            missing: dict[EventSource, list[datetime.date]] = {}
+            for source, day in dict.fromkeys(parts):
+                if (source, day) not in self._frames:
+                    missing.setdefault(source, []).append(day)
+        budget = self._max_rows // 2
+        days_per_batch = max(1, WARM_BATCH_ROWS // max(1, self.events_per_day))
+        for source, days in missing.items():
+            for first in range(0, len(days), days_per_batch):
+                batch = days[first : first + days_per_batch]
+                frames = generate_days(self.seed, source, batch, self.events_per_day)
+                with self._lock:
+                    for day, frame in zip(batch, frames, strict=True):
+                        self._put((source, day), frame)
+                budget -= sum(frame.height for frame in frames)
+                if budget <= 0:
+                    return
+
+    def derived(
+        self,
+        name: Hashable,
+        source: EventSource,
+        day: datetime.date,
+        compute: Callable[[pl.DataFrame], T],
+    ) -> T:
+        """`compute(frame of (source, day))`, computed once per `name`: the eight v3 breakdown
+        requests of a window all need the same day's aggregate rows. `compute` must be a pure
+        function of the frame (the same name always means the same function)."""
+        key = (name, source, day)
+        with self._lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return cast(T, self._derived[key])
+        with self._compute_lock:
+            with self._lock:
+                if key in self._derived:
+                    return cast(T, self._derived[key])
+            value = compute(self.get(source, day))
+        with self._lock:
+            self._derived[key] = value
+            while len(self._derived) > self._max_derived:
+                self._derived.popitem(last=False)
+        return value
 
     def count(self, source: EventSource, day: datetime.date) -> int:
         return event_count(self.seed, source, day, self.events_per_day)
@@ -177,16 +307,19 @@ class EventCache:
                 self._frames.move_to_end(key)
                 return self._frames[key]
         frame = generate(self.seed, source, day, self.events_per_day)
-        if frame.height > self._max_rows:
-            return frame
         with self._lock:
-            if key not in self._frames:
-                self._frames[key] = frame
-                self._rows += frame.height
-            while self._rows > self._max_rows:
-                _, evicted = self._frames.popitem(last=False)
-                self._rows -= evicted.height
+            self._put(key, frame)
         return frame
+
+    def _put(self, key: tuple[EventSource, datetime.date], frame: pl.DataFrame) -> None:
+        """Cache `frame` (the lock held), evicting the least recently used past the budget."""
+        if frame.height > self._max_rows or key in self._frames:
+            return
+        self._frames[key] = frame
+        self._rows += frame.height
+        while self._rows > self._max_rows:
+            _, evicted = self._frames.popitem(last=False)
+            self._rows -= evicted.height
 
 
 def _seed(seed: int) -> int:
@@ -220,15 +353,21 @@ def _hex16(name: str, values: npt.NDArray[np.uint64]) -> pl.Series:
 
 
 def _event_ids(
-    source: EventSource, day: datetime.date, rng: np.random.Generator, row: npt.NDArray[np.int64]
+    source: EventSource,
+    days: Sequence[datetime.date],
+    sizes: Sequence[int],
+    id_a: npt.NDArray[np.int64],
+    id_b: npt.NDArray[np.int64],
+    row: npt.NDArray[np.int64],
 ) -> pl.Series:
     """uuid-shaped ids, unique by construction: source prefix, day, then the row number."""
-    n = row.shape[0]
-    prefix = f"{source.id[:8]}-{(day - _ID_EPOCH).days & 0xFFFF:04x}-"
+    prefixes = [f"{source.id[:8]}-{(day - _ID_EPOCH).days & 0xFFFF:04x}-" for day in days]
+    day_index = np.repeat(np.arange(len(days), dtype=np.int64), sizes)
     frame = pl.DataFrame(
         {
-            "a": _hex4(np.asarray(rng.integers(0, 0x1000, n), dtype=np.int64) | 0x4000),
-            "b": _hex4(np.asarray(rng.integers(0, 0x4000, n), dtype=np.int64) | 0x8000),
+            "p": pl.Series(prefixes, dtype=pl.String).gather(day_index),
+            "a": _hex4(id_a),
+            "b": _hex4(id_b),
             "c": _hex4(row >> 32),
             "d": _hex4(row >> 16),
             "e": _hex4(row),
@@ -236,7 +375,7 @@ def _event_ids(
     )
     return frame.select(
         pl.concat_str(
-            [pl.lit(prefix), pl.col("a"), pl.lit("-"), pl.col("b"), pl.lit("-"),
+            [pl.col("p"), pl.col("a"), pl.lit("-"), pl.col("b"), pl.lit("-"),
              pl.col("c"), pl.col("d"), pl.col("e")]
         ).alias("id")
     ).to_series()  # fmt: skip

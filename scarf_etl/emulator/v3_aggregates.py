@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+import polars as pl
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -65,9 +66,21 @@ class V3AggregateExport(AggregateExport):
     breakdown: str = "by-total"
 
     def _rows(self, source: EventSource, day: datetime.date) -> list[dict[str, object]]:
-        v1_name = BREAKDOWNS[self.breakdown]
-        rows = aggregate_rows(self.cache.get(source, day), source, day, v3_counts=True)
-        return [_v3_row(row, source, self.breakdown) for row in rows if row["breakdown"] == v1_name]
+        # Every breakdown of the day at once, kept: a window is asked for once per breakdown.
+        by_breakdown = self.cache.derived(
+            "aggregates_v3", source, day, lambda frame: _v3_rows_by_breakdown(frame, source, day)
+        )
+        return by_breakdown.get(self.breakdown, [])
+
+
+def _v3_rows_by_breakdown(
+    frame: pl.DataFrame, source: EventSource, day: datetime.date
+) -> dict[str, list[dict[str, object]]]:
+    rows = aggregate_rows(frame, source, day, v3_counts=True)
+    return {
+        v3_name: [_v3_row(row, source, v3_name) for row in rows if row["breakdown"] == v1_name]
+        for v3_name, v1_name in BREAKDOWNS.items()
+    }
 
 
 def _v3_row(row: dict[str, object], source: EventSource, breakdown: str) -> dict[str, object]:
