@@ -28,11 +28,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.emulator.world import DEMO_TOKEN
 from scarf_etl.settings import SettingsError, load_settings, storage_paths
 from scarf_etl.store.location import S3Data, UnsafeKeyError, data_location
 from scarf_etl.store.raw import MANIFEST_NAME, UnsafeIdError, read_raw_day
 from tests.conftest import EmulatorFactory
-from tests.pipeline_helpers import configure, materialize_days, table_snapshot
+from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
+from tests.test_load_command import RUN_TIMEOUT_SECONDS, create_instance, load_env, start_load
 
 FIRST = dt.date(2026, 11, 1)
 LAST = dt.date(2026, 11, 2)
@@ -343,3 +345,26 @@ def test_settings_for_a_bucket(tmp_path: Path) -> None:
     for bad in ("gs://bkt/x", "s3:///x", "s3://bkt/../x"):
         with pytest.raises(SettingsError, match="SCARF_DATA_DIR"):
             load_settings({"SCARF_OWNER": "o", "SCARF_DATA_DIR": bad})
+
+
+def test_scarf_etl_load_into_a_bucket_never_prints_the_credentials(
+    emulator: EmulatorServer, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    env = load_env(emulator, tmp_path)
+    secret = f"secret-{uuid.uuid4().hex}"
+    env.update(
+        SCARF_DATA_DIR=f"s3://{bucket}/cli",
+        SCARF_WORK_DIR=str(tmp_path / "work"),
+        SCARF_DUCKDB_PATH=str(tmp_path / "cli.duckdb"),
+        AWS_ACCESS_KEY_ID="testing-key",
+        AWS_SECRET_ACCESS_KEY=secret,
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=s3.endpoint,
+    )
+    create_instance(env)
+    load = start_load(env, "2026-11-01", "2026-11-01")
+    output = load.communicate(timeout=RUN_TIMEOUT_SECONDS)[0]
+    assert load.returncode == 0, output
+    assert secret not in output and DEMO_TOKEN not in output
+    assert scalar(tmp_path / "cli.duckdb", "SELECT count(*) FROM scarf.package_events") > 0
+    assert_tidy(objects(s3, bucket), "cli")
