@@ -30,6 +30,7 @@ from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_TOKEN
 from scarf_etl.settings import SettingsError, load_settings, storage_paths
+from scarf_etl.store.lake import local_partition_files
 from scarf_etl.store.location import S3Data, UnsafeKeyError, data_location
 from scarf_etl.store.raw import MANIFEST_NAME, UnsafeIdError, read_raw_day
 from tests.conftest import EmulatorFactory
@@ -368,3 +369,36 @@ def test_scarf_etl_load_into_a_bucket_never_prints_the_credentials(
     assert secret not in output and DEMO_TOKEN not in output
     assert scalar(tmp_path / "cli.duckdb", "SELECT count(*) FROM scarf.package_events") > 0
     assert_tidy(objects(s3, bucket), "cli")
+
+
+def test_the_local_cache_follows_the_bucket(s3: S3Server, bucket: str, tmp_path: Path) -> None:
+    s3_client = client(s3)
+    location = S3Data(root=tmp_path / "cache", bucket=bucket, prefix="p")
+    folder = f"p/raw/pixel_events/date={FIRST}"
+
+    def publish(body: bytes, fetch: str | None) -> None:
+        manifest: dict[str, Any] = {"owner": "o", "files": [{"name": "px.csv", "bytes": len(body)}]}
+        where = folder
+        if fetch is not None:
+            manifest["fetch"] = where_fetch = f"fetch={fetch * 32}"
+            where = f"{folder}/{where_fetch}"
+        s3_client.put_object(Bucket=bucket, Key=f"{where}/px.csv", Body=body)
+        s3_client.put_object(
+            Bucket=bucket, Key=f"{folder}/{MANIFEST_NAME}", Body=json.dumps(manifest).encode()
+        )
+
+    # A local data folder copied as is (`aws s3 sync data/ s3://...`): files beside the manifest.
+    publish(b"time\nA\n", None)
+    assert read_raw_day(location, "pixel_events", FIRST).files[0].path.read_bytes() == b"time\nA\n"
+    publish(b"time\nB\n", "a")  # a new fetch of the same size
+    day = read_raw_day(location, "pixel_events", FIRST)
+    assert day.files[0].path.read_bytes() == b"time\nB\n"
+    assert day.files[0].path == location.root / "raw/pixel_events/date=2026-11-01/px.csv"
+
+    lake_key = f"p/lake/pixel_events/date={FIRST}/part-0.parquet"
+    for body in (b"parquet-one", b"parquet-two"):  # same size, other bytes: the ETag tells
+        s3_client.put_object(Bucket=bucket, Key=lake_key, Body=body)
+        rows, rejected = local_partition_files(location, "pixel_events", FIRST)
+        assert rows.read_bytes() == body and not rejected.exists()
+    s3_client.delete_object(Bucket=bucket, Key=lake_key)
+    assert not local_partition_files(location, "pixel_events", FIRST)[0].exists()
