@@ -16,6 +16,10 @@ DEFAULT_API_URL = "https://scarf.sh/api/v1"
 DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
 DEFAULT_API_V3_URL = "https://api.scarf.sh/v3"
 DEFAULT_DATA_DIR = "./data"
+# SCARF_WORK_DIR: local scratch (staging, caches) when SCARF_DATA_DIR is an s3:// URL. In the
+# working folder rather than the system temp, so a reboot does not cost a re-download.
+DEFAULT_WORK_DIR = "./.scarf-work"
+REMOTE_DATA_SCHEMES = ("s3://",)
 # The share of a day's rows a re-fetch may lose before the drop guard refuses it.
 DEFAULT_MAX_DROP = 0.2
 OWNER_KINDS = ("organization", "user")
@@ -42,6 +46,8 @@ class PipelineSettings:
     owner_kind: OwnerKind
     api_url: str
     api_v2_url: str
+    # The local data folder: SCARF_DATA_DIR itself, or (when that is an s3:// URL) the cache
+    # under SCARF_WORK_DIR that mirrors the bucket's layout.
     data_dir: Path
     duckdb_path: Path
     api_v3_url: str = DEFAULT_API_V3_URL
@@ -50,6 +56,8 @@ class PipelineSettings:
     max_day_drop: float = DEFAULT_MAX_DROP
     allow_drop: bool = False
     export_window_days: int = 31  # SCARF_EXPORT_WINDOW_DAYS: most days per event export request
+    # SCARF_DATA_DIR when it is a URL (`s3://bucket/prefix`, no trailing slash), else None.
+    data_url: str | None = None
 
 
 def apply_env_file(directory: Path) -> list[str]:
@@ -72,12 +80,43 @@ def apply_env_file(directory: Path) -> list[str]:
 
 
 def storage_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:
-    """(data folder, warehouse file) from SCARF_DATA_DIR and SCARF_DUCKDB_PATH: all that
-    commands reading local data (status) need, no owner or token."""
+    """(local data folder, warehouse file) from SCARF_DATA_DIR, SCARF_WORK_DIR and
+    SCARF_DUCKDB_PATH: all that commands reading local data (status) need, no owner or token."""
     env = os.environ if environ is None else environ
-    data_dir = Path(env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
-    duckdb_path = Path(env.get("SCARF_DUCKDB_PATH", "").strip() or data_dir / "warehouse.duckdb")
+    data_dir, data_url = data_location(env)
+    # With the data in a bucket the warehouse file still needs a local disk: ./data by default.
+    default_home = Path(DEFAULT_DATA_DIR) if data_url else data_dir
+    duckdb_path = Path(
+        env.get("SCARF_DUCKDB_PATH", "").strip() or default_home / "warehouse.duckdb"
+    )
     return data_dir, duckdb_path
+
+
+def data_location(environ: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
+    """(local data folder, data URL or None) from SCARF_DATA_DIR and SCARF_WORK_DIR.
+
+    A folder is used as is. `s3://bucket/prefix` keeps raw files and the lake in the bucket and
+    works in `SCARF_WORK_DIR/s3/<bucket>/<prefix>` (the same layout, a cache per location)."""
+    env = os.environ if environ is None else environ
+    text = env.get("SCARF_DATA_DIR", "").strip() or DEFAULT_DATA_DIR
+    if "://" not in text:
+        return Path(text), None
+    if not text.startswith(REMOTE_DATA_SCHEMES):
+        raise SettingsError(
+            f"SCARF_DATA_DIR {text!r}: only local folders and s3://bucket/prefix URLs are "
+            "supported (S3-compatible stores work through AWS_ENDPOINT_URL)."
+        )
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
+    parts = [part for part in prefix.split("/") if part]
+    unsafe = [p for p in parts if p in (".", "..") or "\\" in p or "\x00" in p]
+    if not bucket or unsafe:
+        raise SettingsError(
+            f"SCARF_DATA_DIR {text!r} is not a usable s3://bucket/prefix URL: name the bucket "
+            "and use a prefix of plain folder names (no '.' or '..')."
+        )
+    url = "/".join([f"s3://{bucket}", *parts])
+    work_dir = Path(env.get("SCARF_WORK_DIR", "").strip() or DEFAULT_WORK_DIR)
+    return work_dir.joinpath("s3", bucket, *parts), url
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -119,6 +158,7 @@ def _options(env: Mapping[str, str]) -> dict[str, Any]:
         max_day_drop=_share(env, "SCARF_MAX_DAY_DROP", DEFAULT_MAX_DROP),
         allow_drop=_flag(env, "SCARF_ALLOW_DROP"),
         export_window_days=_days(env, "SCARF_EXPORT_WINDOW_DAYS", 31),
+        data_url=data_location(env)[1],
     )
 
 

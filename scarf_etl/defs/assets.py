@@ -32,8 +32,9 @@ from scarf_etl.store.lake import (
     build_aggregates_partition,
     build_events_partition,
     lake_partition_file,
-    rejected_partition_file,
+    local_partition_files,
 )
+from scarf_etl.store.location import data_location
 from scarf_etl.store.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.store.warehouse import DayFiles
 
@@ -142,7 +143,7 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                 client,
                 plan,
                 days,
-                settings.data_dir,
+                data_location(settings),
                 warn=context.log.warning,
                 guard=scarf_storage.drop_guard(context.run.tags),
             )
@@ -224,11 +225,12 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
     ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
+        location = data_location(settings)
         days = window_days(context)
         stats: list[NormalizeStats] = []
         extra_columns: set[str] = set()
         for day in days:
-            raw_day = read_raw_day(settings.data_dir, export.name, day)
+            raw_day = read_raw_day(location, export.name, day)
             if export.is_events:
                 partition = lake_partition_file(settings.data_dir, export.name, day).parent
                 with progress_lines(
@@ -242,14 +244,14 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                         table=export.name,
                         day=day,
                         owner=raw_day.owner,
-                        data_dir=settings.data_dir,
+                        data_dir=location,
                     )
             else:
                 day_stats = build_aggregates_partition(
                     [f.path for f in raw_day.files],
                     day=day,
                     owner=raw_day.owner,
-                    data_dir=settings.data_dir,
+                    data_dir=location,
                 )
             stats.append(day_stats)
             extra_columns.update(day_stats.extra_columns)
@@ -272,8 +274,8 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
                 **window_metadata(days),
                 **{f"window_{name}": value for name, value in totals.items()},
                 "extra_columns": ", ".join(sorted(extra_columns)),
-                "path": str(
-                    lake_partition_file(settings.data_dir, export.name, days[0]).parent.parent
+                "path": location.describe(
+                    lake_partition_file(location.root, export.name, days[0]).parent.parent
                 ),
             }
         )
@@ -353,13 +355,9 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         warehouse.ensure_schema()
         days = window_days(context)
         loaded = 0
+        location = data_location(settings)
         day_files = [
-            DayFiles(
-                day,
-                lake_partition_file(settings.data_dir, export.name, day),
-                rejected_partition_file(settings.data_dir, export.name, day),
-            )
-            for day in days
+            DayFiles(day, *local_partition_files(location, export.name, day)) for day in days
         ]
         for batch in load_batches(day_files):
             counts = warehouse.load_partitions(export.name, settings.owner, batch)

@@ -1,4 +1,11 @@
-"""The parquet lake: partition paths and atomic (temp file + os.replace) zstd writes."""
+"""The parquet lake: partition paths and atomic (temp file + os.replace) zstd writes.
+
+With the data in a bucket, a partition is built in the local cache as on disk, then its rows and
+rejected-rows files are uploaded to temporary keys and only then copied onto their keys (the
+layout is the local one, one object per file, so a reader listing the lake never sees two
+copies of a day). Readers take the partition files through `local_partition_files`, which
+copies them into the cache unless the cached copy has the object's ETag.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +28,13 @@ from scarf_etl.normalize import (
     write_event_day,
 )
 from scarf_etl.schemas import AGGREGATES_TABLE, EVENT_TABLES
+from scarf_etl.store.location import TEMP_SUFFIX, DataLocation, S3Data, as_location
 
 LAKE_DIR: Final = "lake"
 REJECTED_DIR: Final = "rejected_rows"
 PARTITION_FILE: Final = "part-0.parquet"
+# Beside a cached partition file: the ETag of the object it is a copy of.
+ETAG_SUFFIX: Final = ".etag"
 
 
 def lake_partition_file(data_dir: Path, table: str, day: date) -> Path:
@@ -81,7 +91,12 @@ def _source_label(path: Path, data_dir: Path) -> str:
 
 
 def build_events_partition(
-    files: Sequence[RawEventFile], *, table: str, day: date, owner: str, data_dir: Path
+    files: Sequence[RawEventFile],
+    *,
+    table: str,
+    day: date,
+    owner: str,
+    data_dir: Path | DataLocation,
 ) -> NormalizeStats:
     """Normalize a day's raw event files into one lake partition and its rejected-rows file.
 
@@ -92,6 +107,8 @@ def build_events_partition(
     """
     if table not in EVENT_TABLES:
         raise ValueError(f"not an event table: {table!r}")
+    location = as_location(data_dir)
+    data_dir = location.root
     labels = [_source_label(f.path, data_dir) for f in files]
     target = lake_partition_file(data_dir, table, day)
     rejected_target = rejected_partition_file(data_dir, table, day)
@@ -113,11 +130,12 @@ def build_events_partition(
     finally:
         temporary.unlink(missing_ok=True)
         rejected_temporary.unlink(missing_ok=True)
+    publish_partition(location, target, rejected_target)
     return stats
 
 
 def build_aggregates_partition(
-    files: Path | Sequence[Path], *, day: date, owner: str, data_dir: Path
+    files: Path | Sequence[Path], *, day: date, owner: str, data_dir: Path | DataLocation
 ) -> NormalizeStats:
     """Normalize a day's aggregates NDJSON (v3: a file per breakdown) into its lake partition
     and rejected-rows file.
@@ -125,14 +143,16 @@ def build_aggregates_partition(
     Raises NormalizeError when a file is not NDJSON at all.
     """
     paths = [files] if isinstance(files, Path) else list(files)
+    location = as_location(data_dir)
+    data_dir = location.root
     normalized = normalize_aggregate_files(
         [(path, _source_label(path, data_dir)) for path in paths], day=day, owner=owner
     )
     target = lake_partition_file(data_dir, AGGREGATES_TABLE, day)
+    rejected_target = rejected_partition_file(data_dir, AGGREGATES_TABLE, day)
     write_parquet_atomic(normalized.rows, target)
-    write_parquet_atomic(
-        normalized.rejected, rejected_partition_file(data_dir, AGGREGATES_TABLE, day)
-    )
+    write_parquet_atomic(normalized.rejected, rejected_target)
+    publish_partition(location, target, rejected_target)
     return NormalizeStats(
         rows_in=normalized.rows_in,
         duplicates=normalized.duplicates,
@@ -141,3 +161,61 @@ def build_aggregates_partition(
         rows_out=normalized.rows.height,
         extra_columns=normalized.extra_columns,
     )
+
+
+def publish_partition(location: DataLocation, *files: Path) -> None:
+    """Upload a partition's freshly written files (rows, rejected rows) to the bucket, none
+    replaced unless all uploaded (see the module docstring); nothing to do on local disk.
+    Temporary keys a killed upload left in these partitions are removed first."""
+    if not isinstance(location, S3Data):
+        return
+    for folder in {file.parent for file in files}:
+        location.delete(
+            path
+            for path in location.list_files(folder)
+            if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+        )
+    for file in files:
+        _etag_file(file).unlink(missing_ok=True)
+    etags = location.replace_all([(file, file) for file in files])
+    for file, etag in zip(files, etags, strict=True):
+        _etag_file(file).write_text(etag, encoding="utf-8")
+
+
+def local_partition_files(location: DataLocation, table: str, day: date) -> tuple[Path, Path]:
+    """(rows, rejected rows) of a lake partition as local files. From a bucket they are copied
+    into the cache unless the cached copy has the object's ETag; a file the bucket does not
+    have is removed from the cache too, so it reads as missing, as it would on disk."""
+    files = (
+        lake_partition_file(location.root, table, day),
+        rejected_partition_file(location.root, table, day),
+    )
+    if isinstance(location, S3Data):
+        for file in files:
+            _refresh_cached(location, file)
+    return files
+
+
+def _refresh_cached(location: S3Data, file: Path) -> None:
+    etag_file = _etag_file(file)
+    etag = location.etag(file)
+    try:
+        cached = etag_file.read_text(encoding="utf-8") if file.is_file() else None
+    except FileNotFoundError:
+        cached = None
+    if etag is not None and cached == etag:
+        return
+    etag_file.unlink(missing_ok=True)
+    if etag is None:
+        file.unlink(missing_ok=True)
+        return
+    try:
+        location.download(file, file)
+    except FileNotFoundError:  # deleted since the look-up
+        file.unlink(missing_ok=True)
+        return
+    etag_file.write_text(etag, encoding="utf-8")
+
+
+def _etag_file(file: Path) -> Path:
+    return file.with_name(f".{file.name}{ETAG_SUFFIX}")

@@ -7,6 +7,14 @@ A day's folder is built in a staging folder and swapped into place only once eve
 the day is complete and its manifest written, so a reader never sees half a day: either the
 previous complete fetch or the new one. The lake reads the manifest, never a directory listing,
 so a stray file cannot leak into the lake.
+
+With the data in a bucket (SCARF_DATA_DIR=s3://...) a day is built the same way in the local
+cache, then published in object-storage terms: its files are uploaded under a key folder of
+their own (`date=YYYY-MM-DD/fetch=<id>/<file>`, new keys nothing refers to yet), then the
+manifest replaces the previous one (one atomic object) and names that folder, then the previous
+fetch's objects are deleted. A reader reads the manifest first, so it sees the previous complete
+fetch or the new one; an upload that fails leaves the previous manifest and its files as they
+were; objects no manifest names (a killed run's) are deleted when the day is fetched again.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +35,7 @@ from scarf_etl.client import Download, ExportRequest, ScarfBadRequestError, Scar
 from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
 from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
 from scarf_etl.store.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
+from scarf_etl.store.location import DataLocation, ObjectStoreError, S3Data, as_location
 from scarf_etl.store.raw_split import (
     consecutive_runs,
     split_csv_downloads_by_day,
@@ -35,6 +46,10 @@ from scarf_etl.store.raw_split import (
 MANIFEST_NAME = "_manifest.json"
 STAGING_PREFIX = ".staging-"
 RETIRED_PREFIX = ".retired-"
+# A day copied from the bucket into the local cache is assembled in such a folder first.
+CACHING_PREFIX = ".caching-"
+# The key folder of one fetch's files in a bucket (see the module docstring).
+FETCH_FOLDER = re.compile(r"fetch=[0-9a-f]{32}")
 DATASETS = ("aggregates", "package_events", "pixel_events")
 # Days fetched per batch: enough requests in flight to use the client's concurrency on
 # single-package owners, few enough that a failure late in a year's backfill keeps earlier days.
@@ -105,16 +120,32 @@ def raw_day_dir(data_dir: Path, dataset: str, day: dt.date) -> Path:
     return data_dir / "raw" / dataset / f"date={day.isoformat()}"
 
 
-def read_raw_day(data_dir: Path, dataset: str, day: dt.date) -> RawDay:
-    """The complete raw fetch of a day, from its manifest."""
-    folder = raw_day_dir(data_dir, dataset, day)
+def read_raw_day(data: Path | DataLocation, dataset: str, day: dt.date) -> RawDay:
+    """The complete raw fetch of a day, from its manifest, as local files (a day in a bucket
+    is copied into the local cache first, unless the cache already holds that fetch)."""
+    location = as_location(data)
+    if isinstance(location, S3Data):
+        _cache_remote_day(location, dataset, day)
+    folder = raw_day_dir(location.root, dataset, day)
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise RawDataMissingError(
-            f"No complete raw {dataset} for {day.isoformat()} in {folder}: materialize the "
-            f"raw_{dataset} asset for that partition first (it calls the API)."
-        )
+        raise _missing(dataset, day, str(folder))
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return _raw_day_from_manifest(folder, manifest, dataset, day)
+
+
+def _missing(dataset: str, day: dt.date, where: str) -> RawDataMissingError:
+    return RawDataMissingError(
+        f"No complete raw {dataset} for {day.isoformat()} in {where}: materialize the "
+        f"raw_{dataset} asset for that partition first (it calls the API)."
+    )
+
+
+def _raw_day_from_manifest(
+    folder: Path, manifest: Mapping[str, object], dataset: str, day: dt.date
+) -> RawDay:
+    entries = manifest["files"]
+    assert isinstance(entries, list)
     files = tuple(
         RawFile(
             path=_safe_manifest_name(folder, str(entry["name"])),
@@ -122,9 +153,66 @@ def read_raw_day(data_dir: Path, dataset: str, day: dt.date) -> RawDay:
             bytes=int(entry["bytes"]),
             rows=int(entry["rows"]) if entry.get("rows") is not None else None,
         )
-        for entry in manifest["files"]
+        for entry in entries
     )
     return RawDay(dataset=dataset, day=day, owner=str(manifest["owner"]), files=files)
+
+
+def _fetch_folder(folder: Path, manifest: Mapping[str, object]) -> Path:
+    """Where a published manifest's files sit in the bucket: its fetch's key folder, or the
+    day's folder itself for a manifest without one (a local data folder copied to a bucket)."""
+    fetch = manifest.get("fetch")
+    if fetch is None:
+        return folder
+    if not isinstance(fetch, str) or not FETCH_FOLDER.fullmatch(fetch):
+        raise UnsafeIdError(f"{folder / MANIFEST_NAME} names a fetch folder {fetch!r}")
+    return folder / fetch
+
+
+def _cache_remote_day(location: S3Data, dataset: str, day: dt.date) -> None:
+    """Copy the day's published fetch from the bucket into the local cache, unless the cache
+    holds it already (same manifest, files of the sizes it records)."""
+    folder = raw_day_dir(location.root, dataset, day)
+    manifest_path = folder / MANIFEST_NAME
+    # Twice: a fetch published while this one was being copied deletes the files it replaced.
+    for attempt in (1, 2):
+        published = location.read_bytes(manifest_path)
+        if published is None:
+            raise _missing(dataset, day, location.describe(folder))
+        manifest = json.loads(published)
+        wanted = _raw_day_from_manifest(folder, manifest, dataset, day)
+        if _is_cached(manifest_path, published, wanted):
+            return
+        source = _fetch_folder(folder, manifest)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f"{CACHING_PREFIX}{day.isoformat()}-", dir=folder.parent)
+        )
+        try:
+            for file in wanted.files:
+                location.download(source / file.path.name, staging / file.path.name)
+                if (staging / file.path.name).stat().st_size != file.bytes:
+                    raise ObjectStoreError(
+                        f"{location.describe(source / file.path.name)} does not have the "
+                        f"{file.bytes} bytes its manifest records; re-fetch the day."
+                    )
+            (staging / MANIFEST_NAME).write_bytes(published)
+            _swap_into_place(staging, folder, day)
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise _missing(dataset, day, location.describe(folder)) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _is_cached(manifest_path: Path, published: bytes, wanted: RawDay) -> bool:
+    try:
+        if manifest_path.read_bytes() != published:
+            return False
+        return all(file.path.stat().st_size == file.bytes for file in wanted.files)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -224,12 +312,13 @@ def fetch_days(
     client: ScarfClient,
     plan: FetchPlan,
     days: Sequence[dt.date],
-    data_dir: Path,
+    data: Path | DataLocation,
     *,
     warn: Callable[[str], None] = logger.warning,
     guard: DropGuard | None = None,
 ) -> list[RawDay]:
-    """Download every day of `days` and swap each complete day into place.
+    """Download every day of `days` and swap each complete day into place (publish it to the
+    bucket, for a remote data location).
 
     Days are fetched in batches; a failure leaves earlier batches in place and no partial day.
     v3 aggregates are fetched for whole ranges and split by day (`fetch_split_ranges`);
@@ -238,11 +327,13 @@ def fetch_days(
     DayShrankError names the refused days.
     """
     guard = guard or DropGuard()
+    location = as_location(data)
     if plan.fetches_ranges:
-        return fetch_split_ranges(client, plan, days, data_dir, warn=warn, guard=guard)
+        return fetch_split_ranges(client, plan, days, location, warn=warn, guard=guard)
     if plan.fetches_windows:
-        return fetch_event_windows(client, plan, days, data_dir, warn=warn, guard=guard)
-    publisher = _GuardedPublisher(plan, guard, data_dir)
+        return fetch_event_windows(client, plan, days, location, warn=warn, guard=guard)
+    data_dir = location.root
+    publisher = _GuardedPublisher(plan, guard, location)
     for batch in _batches(days, DAYS_PER_BATCH):
         stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
         try:
@@ -266,7 +357,7 @@ class _GuardedPublisher:
 
     plan: FetchPlan
     guard: DropGuard
-    data_dir: Path
+    location: DataLocation
     fetched: list[RawDay] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
 
@@ -276,12 +367,12 @@ class _GuardedPublisher:
         """Swap each day of `per_day` (downloaded into `stagings[day]`) into place."""
         for day, downloads in per_day.items():
             dataset = self.plan.dataset
-            refusal = _guard_refusal(self.guard, dataset, day, downloads, self.data_dir)
+            refusal = _guard_refusal(self.guard, dataset, day, downloads, self.location)
             if refusal:
                 self.refusals.append(refusal)
                 continue
             self.fetched.append(
-                _publish_day(self.plan, day, stagings[day], downloads, self.data_dir)
+                _publish_day(self.plan, day, stagings[day], downloads, self.location)
             )
 
     def published(self) -> list[RawDay]:
@@ -296,18 +387,28 @@ def _guard_refusal(
     dataset: str,
     day: dt.date,
     downloads: Sequence[Download],
-    data_dir: Path,
+    location: DataLocation,
 ) -> str | None:
-    before = previous_day_rows(data_dir, dataset, day)
+    before = previous_day_rows(location, dataset, day)
     if before is None:
         return None
     return guard.refusal(dataset, day, before, sum(d.rows for d in downloads))
 
 
-def previous_day_rows(data_dir: Path, dataset: str, day: dt.date) -> int | None:
-    """Rows of the day's current raw fetch, or None if it has none."""
+def previous_day_rows(data: Path | DataLocation, dataset: str, day: dt.date) -> int | None:
+    """Rows of the day's current raw fetch, or None if it has none. From a bucket, the
+    published manifest's counts (its files are copied only if it predates counting rows)."""
+    location = as_location(data)
+    if isinstance(location, S3Data):
+        folder = raw_day_dir(location.root, dataset, day)
+        published = location.read_bytes(folder / MANIFEST_NAME)
+        if published is None:
+            return None
+        files = _raw_day_from_manifest(folder, json.loads(published), dataset, day).files
+        if all(file.rows is not None for file in files):
+            return sum(file.rows or 0 for file in files)
     try:
-        previous = read_raw_day(data_dir, dataset, day)
+        previous = read_raw_day(location, dataset, day)
     except RawDataMissingError:
         return None
     total = 0
@@ -320,14 +421,16 @@ def fetch_split_ranges(
     client: ScarfClient,
     plan: FetchPlan,
     days: Sequence[dt.date],
-    data_dir: Path,
+    data: Path | DataLocation,
     *,
     warn: Callable[[str], None] = logger.warning,
     guard: DropGuard | None = None,
 ) -> list[RawDay]:
     """One request per breakdown for each run of consecutive days (at most 366), each file
     split by its rows' `date` into the days' folders, then every day published as usual."""
-    publisher = _GuardedPublisher(plan, guard or DropGuard(), data_dir)
+    location = as_location(data)
+    data_dir = location.root
+    publisher = _GuardedPublisher(plan, guard or DropGuard(), location)
     for run in consecutive_runs(days, V3_MAX_WINDOW_DAYS):
         start, end = run[0], run[-1] + dt.timedelta(days=1)
         download_dir = _new_staging_dir(data_dir, plan.dataset, start)
@@ -347,7 +450,7 @@ def fetch_event_windows(
     client: ScarfClient,
     plan: FetchPlan,
     days: Sequence[dt.date],
-    data_dir: Path,
+    data: Path | DataLocation,
     *,
     warn: Callable[[str], None] = logger.warning,
     guard: DropGuard | None = None,
@@ -361,8 +464,10 @@ def fetch_event_windows(
     days asked again. The first window goes alone so such a refusal costs one window's calls;
     later windows go several at a time to keep the client's connections busy.
     """
+    location = as_location(data)
+    data_dir = location.root
     _remove_window_leftovers(data_dir, plan.dataset)
-    publisher = _GuardedPublisher(plan, guard or DropGuard(), data_dir)
+    publisher = _GuardedPublisher(plan, guard or DropGuard(), location)
     pending = sorted(set(days))
     window = plan.window_days
     requests_per_window = len(plan.package_ids) if plan.dataset == "package_events" else 1
@@ -457,8 +562,9 @@ def _new_staging_dir(data_dir: Path, dataset: str, day: dt.date) -> Path:
     parent = raw_day_dir(data_dir, dataset, day).parent
     # A run killed mid-fetch leaves its staging folders; one run fetches a dataset at a time
     # (the scarf_api pool), so any earlier staging folder of this day is such a leftover.
-    for leftover in parent.glob(f"{STAGING_PREFIX}{day.isoformat()}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    for pattern in (STAGING_PREFIX, CACHING_PREFIX):
+        for leftover in parent.glob(f"{pattern}{day.isoformat()}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
     staging = parent / f"{STAGING_PREFIX}{day.isoformat()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     return staging
@@ -469,8 +575,9 @@ def _publish_day(
     day: dt.date,
     staging: Path,
     downloads: Sequence[Download],
-    data_dir: Path,
+    location: DataLocation,
 ) -> RawDay:
+    remote = isinstance(location, S3Data)
     files = tuple(
         RawFile(path=d.path, package_id=d.request.package_id, bytes=d.bytes, rows=d.rows)
         for d in downloads
@@ -480,6 +587,7 @@ def _publish_day(
         "day": day.isoformat(),
         "owner": plan.owner,
         "fetched_at": dt.datetime.now(dt.UTC).isoformat(),
+        **({"fetch": f"fetch={uuid.uuid4().hex}"} if remote else {}),
         "files": [
             {
                 "name": d.path.name,
@@ -500,7 +608,54 @@ def _publish_day(
     manifest_tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(manifest_tmp, staging / MANIFEST_NAME)
 
-    final = raw_day_dir(data_dir, plan.dataset, day)
+    final = raw_day_dir(location.root, plan.dataset, day)
+    if isinstance(location, S3Data):
+        _publish_remote(location, staging, final, manifest)
+    _swap_into_place(staging, final, day)
+    return RawDay(
+        dataset=plan.dataset,
+        day=day,
+        owner=plan.owner,
+        files=tuple(
+            RawFile(path=final / f.path.name, package_id=f.package_id, bytes=f.bytes, rows=f.rows)
+            for f in files
+        ),
+    )
+
+
+def _publish_remote(
+    location: S3Data, staging: Path, final: Path, manifest: Mapping[str, object]
+) -> None:
+    """Upload the day built in `staging` to the bucket: its files, then its manifest, then the
+    previous fetch's objects are deleted (see the module docstring)."""
+    manifest_path = final / MANIFEST_NAME
+    previous: set[Path] = set()
+    published = location.read_bytes(manifest_path)
+    if published is not None:
+        current = json.loads(published)
+        folder = _fetch_folder(final, current)
+        previous = {folder / name for name in _manifest_names(final, current)}
+    # Objects no manifest names are a killed run's uploads. One run fetches a dataset at a
+    # time (the scarf_api pool), so none of them is in use.
+    location.delete(
+        path
+        for path in location.list_files(final)
+        if path != manifest_path and path not in previous
+    )
+    fetch_folder = _fetch_folder(final, manifest)
+    for name in _manifest_names(final, manifest):
+        location.upload_new(staging / name, fetch_folder / name)
+    location.replace(staging / MANIFEST_NAME, manifest_path)
+    location.delete(previous)
+
+
+def _manifest_names(folder: Path, manifest: Mapping[str, object]) -> list[str]:
+    entries = manifest["files"]
+    assert isinstance(entries, list)
+    return [_safe_manifest_name(folder, str(entry["name"])).name for entry in entries]
+
+
+def _swap_into_place(staging: Path, final: Path, day: dt.date) -> None:
     # A directory cannot be replaced atomically while it has content: move the old day aside,
     # move the new one in, then delete the old. A crash in between leaves a `.retired-` folder
     # (harmless, removed by the next fetch of that day) and at worst no folder for the day,
@@ -512,12 +667,3 @@ def _publish_day(
     shutil.rmtree(retired, ignore_errors=True)
     for leftover in final.parent.glob(f"{RETIRED_PREFIX}{day.isoformat()}-*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    return RawDay(
-        dataset=plan.dataset,
-        day=day,
-        owner=plan.owner,
-        files=tuple(
-            RawFile(path=final / f.path.name, package_id=f.package_id, bytes=f.bytes, rows=f.rows)
-            for f in files
-        ),
-    )
