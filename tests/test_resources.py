@@ -57,6 +57,18 @@ def test_variables_become_fields_when_the_code_location_loads() -> None:
     assert settings.data_dir == Path("/srv/scarf") and settings.export_window_days == 7
 
 
+def test_a_bucket_stays_a_url_on_the_resource() -> None:
+    """The field holds what the user set (the UI shows the bucket), not the local cache."""
+    storage = default_resources(
+        {"SCARF_OWNER": "acme", "SCARF_DATA_DIR": "s3://lake/scarf/", "SCARF_WORK_DIR": "/w"}
+    )["scarf_storage"]
+    assert isinstance(storage, ScarfStorageResource)
+    assert (storage.data_dir, storage.work_dir) == ("s3://lake/scarf", "/w")
+    settings = storage.settings()
+    assert settings.data_url == "s3://lake/scarf"
+    assert settings.data_dir == Path("/w/s3/lake/scarf")
+
+
 def test_a_bad_variable_fails_the_load_naming_it() -> None:
     with pytest.raises(SettingsError, match="SCARF_EXPORT_WINDOW_DAYS"):
         default_resources({"SCARF_OWNER": "acme", "SCARF_EXPORT_WINDOW_DAYS": "a month"})

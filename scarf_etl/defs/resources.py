@@ -23,6 +23,7 @@ from scarf_etl.settings import (
     DEFAULT_API_V3_URL,
     DEFAULT_DATA_DIR,
     DEFAULT_MAX_DROP,
+    DEFAULT_WORK_DIR,
     PipelineSettings,
     load_options,
     load_settings,
@@ -83,7 +84,12 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
 
     owner: str = pydantic.Field(description="SCARF_OWNER: the organization or user exported")
     owner_kind: str = pydantic.Field("organization", description="SCARF_OWNER_KIND")
-    data_dir: str = pydantic.Field(DEFAULT_DATA_DIR, description="SCARF_DATA_DIR")
+    data_dir: str = pydantic.Field(
+        DEFAULT_DATA_DIR, description="SCARF_DATA_DIR: a folder or s3://bucket/prefix"
+    )
+    work_dir: str = pydantic.Field(
+        DEFAULT_WORK_DIR, description="SCARF_WORK_DIR: local cache when the data is in a bucket"
+    )
     duckdb_path: str = pydantic.Field(
         "", description="SCARF_DUCKDB_PATH; empty means warehouse.duckdb in the data folder"
     )
@@ -107,7 +113,8 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
         return cls(
             owner=owner or dg.EnvVar("SCARF_OWNER"),
             owner_kind=options.owner_kind,
-            data_dir=str(options.data_dir),
+            data_dir=options.data_url or str(options.data_dir),
+            work_dir=env.get("SCARF_WORK_DIR", "").strip() or DEFAULT_WORK_DIR,
             duckdb_path=str(options.duckdb_path),
             events_api=options.events_api,
             aggregates_api=options.aggregates_api,
@@ -123,6 +130,7 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
                 "SCARF_OWNER": self.owner,
                 "SCARF_OWNER_KIND": self.owner_kind,
                 "SCARF_DATA_DIR": self.data_dir,
+                "SCARF_WORK_DIR": self.work_dir,
                 "SCARF_DUCKDB_PATH": self.duckdb_path,
                 "SCARF_EVENTS_API": self.events_api,
                 "SCARF_AGGREGATES_API": self.aggregates_api,
