@@ -1,6 +1,6 @@
 """Every export scarf-etl copies, declared once. The raw, lake and warehouse layers and the
 Dagster assets read these declarations instead of branching on dataset names: adding an export
-is one entry here plus its normalizer (and its request in `store/raw.py`'s plan).
+is one entry here plus its normalizer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,21 @@ from typing import Final, Literal
 
 import polars as pl
 
+from scarf_etl.client.exports import V3_BREAKDOWNS, ApiVersion, ExportKind
 from scarf_etl.schemas import AGGREGATE_COLUMNS, EVENT_TABLE_COLUMNS
+
+
+@dataclass(frozen=True)
+class Requests:
+    """How one API generation serves a dataset: what one request covers, split by day here.
+
+    - "day": one request per day (v1 aggregates);
+    - "window": up to SCARF_EXPORT_WINDOW_DAYS days, halved when Scarf answers range-too-long
+      (event exports);
+    - "range": up to a year (v3 aggregates), one request per breakdown."""
+
+    span: Literal["day", "window", "range"]
+    breakdowns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -22,6 +36,14 @@ class Dataset:
     columns: Mapping[str, pl.DataType]  # the warehouse table's typed columns
     file_format: Literal["csv", "ndjson"]  # what the API sends
     per_package: bool  # one export request per package (else one per owner)
+    export: ExportKind  # the client's export it comes from
+    # By API generation (SCARF_EVENTS_API / SCARF_AGGREGATES_API), today's first.
+    requests: Mapping[ApiVersion, Requests]
+
+    @property
+    def owner_file_name(self) -> str:
+        """The raw file of an owner-wide export (datasets not fetched per package)."""
+        return f"{self.name}.{self.file_format}"
 
     @property
     def is_events(self) -> bool:
@@ -36,6 +58,8 @@ AGGREGATES: Final = Dataset(
     columns=AGGREGATE_COLUMNS,
     file_format="ndjson",
     per_package=False,
+    export="aggregates",
+    requests={"v3": Requests("range", V3_BREAKDOWNS), "v1": Requests("day")},
 )
 PACKAGE_EVENTS: Final = Dataset(
     name="package_events",
@@ -44,6 +68,8 @@ PACKAGE_EVENTS: Final = Dataset(
     columns=EVENT_TABLE_COLUMNS,
     file_format="csv",
     per_package=True,
+    export="package_events",
+    requests={"v2": Requests("window"), "v1": Requests("window")},
 )
 PIXEL_EVENTS: Final = Dataset(
     name="pixel_events",
@@ -52,6 +78,8 @@ PIXEL_EVENTS: Final = Dataset(
     columns=EVENT_TABLE_COLUMNS,
     file_format="csv",
     per_package=False,
+    export="pixel_events",
+    requests={"v2": Requests("window"), "v1": Requests("window")},
 )
 DATASETS: Final = (AGGREGATES, PACKAGE_EVENTS, PIXEL_EVENTS)
 _BY_NAME: Final = {dataset.name: dataset for dataset in DATASETS}

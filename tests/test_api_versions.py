@@ -21,6 +21,7 @@ from scarf_etl.client import (
     ScarfNotFoundError,
 )
 from scarf_etl.client.exports import V3_BREAKDOWNS, ExportRequest
+from scarf_etl.datasets import AGGREGATES
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DATA_START, DEMO_ORG, DEMO_TOKEN, NON_PRO_ORG
@@ -165,7 +166,7 @@ def test_days_outside_the_served_window_are_named_in_a_warning(
     today = dt.datetime.now(dt.UTC).date()
     up_to_tomorrow = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
     warnings: list[str] = []
-    plan = FetchPlan("aggregates", DEMO_ORG, "organization")
+    plan = FetchPlan(AGGREGATES, DEMO_ORG, "organization")
     with client_for(emulator) as client:
         fetch_days(client, plan, before_data + up_to_tomorrow, tmp_path, warn=warnings.append)
     text = "\n".join(warnings)

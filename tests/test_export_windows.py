@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import dagster as dg
 import pytest
 
+from scarf_etl import datasets
 from scarf_etl.client import ClientSettings, ScarfBadRequestError, ScarfClient
 from scarf_etl.emulator.faults import Faults
 from scarf_etl.emulator.server import EmulatorServer
@@ -51,7 +52,9 @@ def event_calls(emulator: EmulatorServer) -> list[tuple[str, str, str]]:
 
 def plan_for(emulator: EmulatorServer, dataset: str, window_days: int) -> FetchPlan:
     packages = tuple(emulator.package_ids(DEMO_ORG)) if dataset == "package_events" else ()
-    return FetchPlan(dataset, DEMO_ORG, "organization", packages, window_days=window_days)
+    return FetchPlan(
+        datasets.dataset(dataset), DEMO_ORG, "organization", packages, window_days=window_days
+    )
 
 
 def day_bytes(data_dir: Path, dataset: str, day: dt.date) -> dict[str | None, bytes]:

@@ -23,6 +23,7 @@ from scarf_etl.commands.load import (
     largest_recent_event_day_bytes,
     runs_in_process,
 )
+from scarf_etl.datasets import PIXEL_EVENTS
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
 from scarf_etl.store.raw import MANIFEST_NAME, FetchPlan, fetch_days, raw_day_dir, read_raw_day
@@ -96,7 +97,7 @@ def fetch_pixel_day(emulator: EmulatorServer, data_dir: Path) -> None:
         v1_url=emulator.v1_url, v2_url=emulator.v2_url, v3_url=emulator.v3_url, max_attempts=2
     )
     with ScarfClient(DEMO_TOKEN, settings) as client:
-        fetch_days(client, FetchPlan("pixel_events", DEMO_ORG, "organization"), [DAY], data_dir)
+        fetch_days(client, FetchPlan(PIXEL_EVENTS, DEMO_ORG, "organization"), [DAY], data_dir)
 
 
 def test_auto_runs_steps_in_their_own_processes_once_a_recent_day_is_big(

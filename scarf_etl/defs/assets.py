@@ -131,12 +131,11 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
                     partition_key=day_key(days[-1]),
                 )
             plan = FetchPlan(
-                export.name,
+                export.dataset,
                 settings.owner,
                 settings.owner_kind,
                 package_ids,
-                events_api=settings.events_api,
-                aggregates_api=settings.aggregates_api,
+                api=settings.events_api if export.dataset.is_events else settings.aggregates_api,
                 window_days=settings.export_window_days,
             )
             fetched = fetch_days(

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scarf_etl.client import Download, ExportRequest, ScarfBadRequestError, ScarfClient
-from scarf_etl.client.exports import V3_BREAKDOWNS, V3_MAX_WINDOW_DAYS
-from scarf_etl.settings import AggregatesApi, EventsApi, OwnerKind
+from scarf_etl.client.exports import V3_MAX_WINDOW_DAYS, ApiVersion
+from scarf_etl.datasets import Dataset, Requests
+from scarf_etl.settings import OwnerKind
 from scarf_etl.store.drop_guard import DayShrankError, DropGuard, count_file_rows, refusal_message
 from scarf_etl.store.location import DataLocation, ObjectStoreError, S3Data, as_location
 from scarf_etl.store.raw_split import (
@@ -217,92 +218,100 @@ def _is_cached(manifest_path: Path, published: bytes, wanted: RawDay) -> bool:
 
 @dataclass(frozen=True)
 class FetchPlan:
-    """What to fetch for one dataset: the owner, for package events its packages, and which
-    API generation serves it (v2 events and v3 aggregates unless configured otherwise)."""
+    """What to fetch for one dataset: the owner, for per-package exports the packages, and the
+    API generation serving it (its `Requests` say what one request covers)."""
 
-    dataset: str
+    dataset: Dataset
     owner: str
     owner_kind: OwnerKind
     package_ids: tuple[str, ...] = ()
-    events_api: EventsApi = "v2"
-    aggregates_api: AggregatesApi = "v3"
-    window_days: int = DEFAULT_EXPORT_WINDOW_DAYS  # event exports: most days per request
+    api: ApiVersion | None = None  # a key of dataset.requests; None: the first (today's API)
+    window_days: int = DEFAULT_EXPORT_WINDOW_DAYS  # "window" spans: most days per request
 
     def __post_init__(self) -> None:
         if self.window_days < 1:
             raise ValueError(f"window_days must be at least 1, not {self.window_days}")
+        if self.api is None:
+            object.__setattr__(self, "api", next(iter(self.dataset.requests)))
+        if self.api not in self.dataset.requests:
+            raise ValueError(
+                f"{self.dataset.name} is not served by API {self.api!r} "
+                f"(only {', '.join(self.dataset.requests)})"
+            )
+
+    @property
+    def requests(self) -> Requests:
+        assert self.api is not None  # set in __post_init__
+        return self.dataset.requests[self.api]
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
 
     @property
     def fetches_windows(self) -> bool:
-        """True for event CSVs: one request per package (or one for pixels) covers up to
-        `window_days` days, and the files are split by day here."""
-        return self.dataset in ("package_events", "pixel_events")
+        """One request per package (or one for the owner) covers up to `window_days` days,
+        and the files are split by day here."""
+        return self.requests.span == "window"
 
     @property
     def fetches_ranges(self) -> bool:
-        """True for v3 aggregates: one request per breakdown covers up to 366 days, and the
-        files are split by day here, so a year costs 8 calls instead of 365."""
-        return self.dataset == "aggregates" and self.aggregates_api == "v3"
+        """One request per breakdown covers up to a year, split by day here (v3 aggregates: a
+        year costs 8 calls instead of 365)."""
+        return self.requests.span == "range"
+
+    @property
+    def requests_per_window(self) -> int:
+        return len(self.package_ids) if self.dataset.per_package else 1
 
     def requests_for_range(
         self, staging: Path, start: dt.date, end: dt.date
     ) -> list[ExportRequest]:
-        """v3 aggregates of `[start, end)`: one request per breakdown."""
+        """A "range" span's requests for `[start, end)`: one per breakdown."""
         return [
             ExportRequest(
-                kind="aggregates",
+                kind=self.dataset.export,
                 owner=self.owner,
                 start=start,
                 end=end,
-                dest=staging / f"aggregates-{breakdown}.ndjson",
-                api="v3",
+                dest=staging / f"{self.name}-{breakdown}.{self.dataset.file_format}",
+                api=self.api,
                 breakdown=breakdown,
             )
-            for breakdown in V3_BREAKDOWNS
+            for breakdown in self.requests.breakdowns
         ]
 
     def requests_for_day(self, staging: Path, day: dt.date) -> list[ExportRequest]:
         end = day + dt.timedelta(days=1)
         if self.fetches_ranges:
             return self.requests_for_range(staging, day, end)
-        if self.dataset == "aggregates":
-            return [
-                ExportRequest(
-                    kind="aggregates",
-                    owner=self.owner,
-                    owner_kind=self.owner_kind,
-                    start=day,
-                    end=end,
-                    dest=staging / "aggregates.ndjson",
-                    api="v1",
-                )
-            ]
         return self.requests_for_window(staging, day, end)
 
     def requests_for_window(
         self, staging: Path, start: dt.date, end: dt.date
     ) -> list[ExportRequest]:
-        """Event exports of `[start, end)`: one per package, or one for the owner's pixels."""
-        if self.dataset == "pixel_events":
+        """Exports of `[start, end)`: one per package, or one for the owner."""
+        if not self.dataset.per_package:
             return [
                 ExportRequest(
-                    kind="pixel_events",
+                    kind=self.dataset.export,
                     owner=self.owner,
+                    owner_kind=self.owner_kind,
                     start=start,
                     end=end,
-                    dest=staging / "pixel_events.csv",
-                    api=self.events_api,
+                    dest=staging / self.dataset.owner_file_name,
+                    api=self.api,
                 )
             ]
         return [
             ExportRequest(
-                kind="package_events",
+                kind=self.dataset.export,
                 owner=self.owner,
                 package_id=package_id,
                 start=start,
                 end=end,
                 dest=staging / package_file_name(package_id),
-                api=self.events_api,
+                api=self.api,
             )
             for package_id in self.package_ids
         ]
@@ -335,7 +344,7 @@ def fetch_days(
     data_dir = location.root
     publisher = _GuardedPublisher(plan, guard, location)
     for batch in _batches(days, DAYS_PER_BATCH):
-        stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in batch}
+        stagings = {day: _new_staging_dir(data_dir, plan.name, day) for day in batch}
         try:
             requests = [
                 request for day in batch for request in plan.requests_for_day(stagings[day], day)
@@ -366,7 +375,7 @@ class _GuardedPublisher:
     ) -> None:
         """Swap each day of `per_day` (downloaded into `stagings[day]`) into place."""
         for day, downloads in per_day.items():
-            dataset = self.plan.dataset
+            dataset = self.plan.name
             refusal = _guard_refusal(self.guard, dataset, day, downloads, self.location)
             if refusal:
                 self.refusals.append(refusal)
@@ -433,8 +442,8 @@ def fetch_split_ranges(
     publisher = _GuardedPublisher(plan, guard or DropGuard(), location)
     for run in consecutive_runs(days, V3_MAX_WINDOW_DAYS):
         start, end = run[0], run[-1] + dt.timedelta(days=1)
-        download_dir = _new_staging_dir(data_dir, plan.dataset, start)
-        stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for day in run}
+        download_dir = _new_staging_dir(data_dir, plan.name, start)
+        stagings = {day: _new_staging_dir(data_dir, plan.name, day) for day in run}
         try:
             downloads = client.download_all(plan.requests_for_range(download_dir, start, end))
             for message in uncovered_day_warnings(downloads):
@@ -466,11 +475,11 @@ def fetch_event_windows(
     """
     location = as_location(data)
     data_dir = location.root
-    _remove_window_leftovers(data_dir, plan.dataset)
+    _remove_window_leftovers(data_dir, plan.name)
     publisher = _GuardedPublisher(plan, guard or DropGuard(), location)
     pending = sorted(set(days))
     window = plan.window_days
-    requests_per_window = len(plan.package_ids) if plan.dataset == "package_events" else 1
+    requests_per_window = plan.requests_per_window
     windows_per_batch = max(1, client.settings.max_concurrency // max(1, requests_per_window))
     probed = False
     while pending:
@@ -484,7 +493,7 @@ def fetch_event_windows(
                 raise
             window = max(1, longest // 2)
             warn(
-                f"Scarf refused a {longest}-day {plan.dataset} export window (range-too-long); "
+                f"Scarf refused a {longest}-day {plan.name} export window (range-too-long); "
                 f"asking for {window}-day windows instead. Set SCARF_EXPORT_WINDOW_DAYS="
                 f"{window} to spare the refused calls next time."
             )
@@ -505,7 +514,7 @@ def _fetch_windows(
 ) -> None:
     """Download the event windows `runs` together, split them by day and hand the days to
     `publisher`."""
-    stagings = {day: _new_staging_dir(data_dir, plan.dataset, day) for run in runs for day in run}
+    stagings = {day: _new_staging_dir(data_dir, plan.name, day) for run in runs for day in run}
     # A multi-day window downloads into a staging folder of its first day, then is split.
     downloads_dirs = {
         run[0]: stagings[run[0]] if len(run) == 1 else _window_staging_dir(data_dir, plan, run[0])
@@ -538,7 +547,7 @@ WINDOW_STAGING_PREFIX = f"{STAGING_PREFIX}window-"
 
 
 def _window_staging_dir(data_dir: Path, plan: FetchPlan, first: dt.date) -> Path:
-    parent = raw_day_dir(data_dir, plan.dataset, first).parent
+    parent = raw_day_dir(data_dir, plan.name, first).parent
     staging = parent / f"{WINDOW_STAGING_PREFIX}{first.isoformat()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     return staging
@@ -583,7 +592,7 @@ def _publish_day(
         for d in downloads
     )
     manifest = {
-        "dataset": plan.dataset,
+        "dataset": plan.name,
         "day": day.isoformat(),
         "owner": plan.owner,
         "fetched_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -608,12 +617,12 @@ def _publish_day(
     manifest_tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(manifest_tmp, staging / MANIFEST_NAME)
 
-    final = raw_day_dir(location.root, plan.dataset, day)
+    final = raw_day_dir(location.root, plan.name, day)
     if isinstance(location, S3Data):
         _publish_remote(location, staging, final, manifest)
     _swap_into_place(staging, final, day)
     return RawDay(
-        dataset=plan.dataset,
+        dataset=plan.name,
         day=day,
         owner=plan.owner,
         files=tuple(
