@@ -133,7 +133,7 @@ def build_app(emulator: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[
         export_route("/v2/packages/{owner}/aggregates", api.v2_aggregates),
         export_route("/v2/packages/{owner}/{pkg:path}/events", api.v2_package_events),
         export_route("/v2/tracking-pixels/{owner}/events", api.v2_pixel_events),
-        export_route(v3_aggregates.ROUTE, v3_aggregates.handler(api)),
+        export_route(v3_aggregates.ROUTE, api.v3_aggregates),
     ]
     app = Starlette(
         routes=routes,
@@ -678,6 +678,31 @@ class _Api:
             {"Content-Disposition": f'attachment; filename="{filename}"'} if filename else None
         )
         return self.export_response(export.chunks, CSV_TYPE, faults, body_fault, headers)
+
+    async def v3_aggregates(self, request: Request) -> Response:
+        """Auth and refusal faults first (as every export), then owner, window and body;
+        errors in v3's own shape."""
+        try:
+            user, faults = await self.admit_export(request)
+        except ApiError as error:
+            raise v3_aggregates.V3Error(
+                error.status, error.message, headers=error.headers
+            ) from None
+        answer = v3_aggregates.answer(
+            self.store,
+            self.emulator.events,
+            user.username,
+            request.path_params["owner"],
+            request.query_params,
+            faults,
+        )
+        if answer.as_json:
+            return JSONResponse(answer.json_body(), headers=answer.headers)
+        # Body faults (empty, HTML, a JSON error with 200, truncated) as on every other export.
+        body_fault = self.emulator.fault_counter.take_body_fault(faults, csv=False)
+        return self.export_response(
+            answer.export.chunks, NDJSON_TYPE, faults, body_fault, headers=answer.headers
+        )
 
     def aggregates_response(
         self,

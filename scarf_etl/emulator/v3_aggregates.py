@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import polars as pl
 from starlette.datastructures import QueryParams
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from scarf_etl.emulator import world
 from scarf_etl.emulator.aggregates import aggregate_rows
 from scarf_etl.emulator.csv_export import AggregateExport
 from scarf_etl.emulator.errors import ApiError
-from scarf_etl.emulator.events import EventSource
-
-if TYPE_CHECKING:
-    from scarf_etl.emulator.app import _Api
+from scarf_etl.emulator.events import EventCache, EventSource
+from scarf_etl.emulator.faults import Faults
+from scarf_etl.emulator.state import Store
 
 ROUTE: Final = "/v3/insights/{owner}/aggregations/export"
 # v3's breakdown parameter -> the AggregateV1 breakdown the rows are computed as.
@@ -97,28 +94,28 @@ def _v3_row(row: dict[str, object], source: EventSource, breakdown: str) -> dict
     }
 
 
-def handler(api: _Api) -> Callable[[Request], Awaitable[Response]]:
-    """The route's endpoint, bound to the app's `_Api`."""
+@dataclass(frozen=True)
+class V3Answer:
+    """What one v3 aggregates request is answered with (the app adds auth, faults, HTTP)."""
 
-    async def endpoint(request: Request) -> Response:
-        return await serve(api, request)
+    export: V3AggregateExport
+    headers: dict[str, str]
+    as_json: bool
 
-    return endpoint
+    def json_body(self) -> dict[str, list[dict[str, object]]]:
+        return {"data": [row for s, d in self.export.parts for row in self.export._rows(s, d)]}
 
 
-async def serve(api: _Api, request: Request) -> Response:
-    """The handler: auth and refusal faults first (as every export), then owner, window, body."""
-    from scarf_etl.emulator.app import NDJSON_TYPE
-
-    try:
-        user, faults = await api.admit_export(request)
-        owner = request.path_params["owner"]
-        _check_owner(api, user.username, owner)
-    except V3Error:
-        raise
-    except ApiError as error:
-        raise V3Error(error.status, error.message, headers=error.headers) from None
-    query = request.query_params
+def answer(
+    store: Store,
+    events: EventCache,
+    username: str,
+    owner: str,
+    query: QueryParams,
+    faults: Faults,
+) -> V3Answer:
+    """Owner, window and body of a request that passed auth and the refusal faults."""
+    _check_owner(store, username, owner)
     start, end = _window(query.get("start_date"), query.get("end_date"))
     breakdown = _one_of(query.get("breakdown"), "breakdown", tuple(BREAKDOWNS))
     _one_of(query.get("rollup"), "rollup", ROLLUPS)
@@ -128,9 +125,9 @@ async def serve(api: _Api, request: Request) -> Response:
         effective_start + datetime.timedelta(days=n)
         for n in range((effective_end - effective_start).days)
     ]
-    sources = _artifacts(api, user.username, owner, query)
+    sources = _artifacts(store, username, owner, query)
     export = V3AggregateExport(
-        api.emulator.events,
+        events,
         [(s, d) for d in days for s in sources],
         end_day=effective_end,
         faults=faults,
@@ -140,18 +137,12 @@ async def serve(api: _Api, request: Request) -> Response:
         EFFECTIVE_START: effective_start.isoformat(),
         EFFECTIVE_END: effective_end.isoformat(),
     }
-    if output == "json":
-        rows = [row for s, d in export.parts for row in export._rows(s, d)]
-        return JSONResponse({"data": rows}, headers=headers)
-    # Body faults (empty, HTML, a JSON error with 200, truncated) as on every other export.
-    body_fault = api.emulator.fault_counter.take_body_fault(faults, csv=False)
-    return api.export_response(export.chunks, NDJSON_TYPE, faults, body_fault, headers=headers)
+    return V3Answer(export, headers, as_json=output == "json")
 
 
-def _check_owner(api: _Api, username: str, owner: str) -> None:
+def _check_owner(store: Store, username: str, owner: str) -> None:
     """404 "Organization not found" for an owner the user cannot see (exact spelling only);
     403 when the owner's plan has no exports."""
-    store = api.store
     try:
         store.export_owner(username, owner)
     except ApiError as error:
@@ -206,12 +197,12 @@ def _effective_window(
     return effective_start, effective_end
 
 
-def _artifacts(api: _Api, username: str, owner: str, query: QueryParams) -> list[EventSource]:
+def _artifacts(store: Store, username: str, owner: str, query: QueryParams) -> list[EventSource]:
     """The selected artifacts: `package_id` / `tracking_pixel_id` (a uuid, `all` or `none`,
     repeatable); with neither, every package and pixel of the owner."""
     package_ids, pixel_ids = query.getlist("package_id"), query.getlist("tracking_pixel_id")
-    packages = [p.source() for p in api.store.exportable_packages(username, owner)]
-    pixels = api.store.pixel_sources(owner)
+    packages = [p.source() for p in store.exportable_packages(username, owner)]
+    pixels = store.pixel_sources(owner)
     if not package_ids and not pixel_ids:
         return packages + pixels
     return _select(packages, package_ids) + _select(pixels, pixel_ids)
