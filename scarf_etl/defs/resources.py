@@ -66,9 +66,12 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
         )
 
     def warehouse(self, report: Callable[[str], None] | None = None) -> Warehouse:
-        """The warehouse; `report` receives a line every 15 s while a step waits for it."""
+        """The warehouse SCARF_WAREHOUSE selects; `report` receives a line every 15 s while a
+        step waits for the embedded file, and one per commit retried on DuckLake."""
         return Warehouse(
-            self.settings().duckdb_path, lock_wait_seconds=self.lock_wait_seconds, report=report
+            self.settings().warehouse_spec,
+            lock_wait_seconds=self.lock_wait_seconds,
+            report=report,
         )
 
 

@@ -9,7 +9,9 @@ SQLite's "database is locked"); the Warehouse retries such a transaction with ba
 
 from __future__ import annotations
 
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,9 @@ _CONFLICT_MARKERS: Final = (
     "deadlock detected",
     "duplicate key value",  # two commits claiming the same snapshot id in Postgres
 )
+
+_DATABASES: dict[tuple[int, DuckLakeWarehouseSpec], duckdb.DuckDBPyConnection] = {}
+_DATABASES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,35 +77,53 @@ class DuckLakeBackend:
         """Nothing to do: a commit is what readers see next."""
         return 0.0
 
-    def _attach_sql(self, *, read_only: bool) -> str:
+    def _attach_sql(self) -> str:
         options = [f"DATA_PATH {_quoted(self.spec.data_path)}"]
-        if read_only:
-            options.append("READ_ONLY")
         target = f"ducklake:{self.spec.catalog}:{self.spec.target}"
         return f"ATTACH {_quoted(target)} AS {CATALOG_ALIAS} ({', '.join(options)})"
 
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        """This process's DuckDB instance with the catalog attached. Loading the extensions
+        costs about 0.5 s per instance, so each process keeps one per catalog and hands out
+        cursors (each its own connection and transaction). Keyed by pid: never reused across
+        a fork."""
+        key = (os.getpid(), self.spec)
+        with _DATABASES_LOCK:
+            database = _DATABASES.get(key)
+            if database is not None:
+                return database
+            if "://" not in self.spec.data_path:
+                Path(self.spec.data_path).mkdir(parents=True, exist_ok=True)
+            if self.spec.catalog == "sqlite":
+                Path(self.spec.target).parent.mkdir(parents=True, exist_ok=True)
+            database = duckdb.connect(
+                ":memory:",
+                config={
+                    **CONNECT_CONFIG,
+                    "memory_limit": MEMORY_LIMIT,
+                    # An in-memory database spills to ./.tmp by default: keep it out of the
+                    # project, in the temp folder.
+                    "temp_directory": str(Path(tempfile.gettempdir()) / "scarf-etl-duckdb-spill"),
+                },
+            )
+            try:
+                load_extensions(database, "ducklake", _SCANNERS[self.spec.catalog])
+                if self.spec.data_path.startswith("s3://"):
+                    enable_s3(database)
+                database.execute(self._attach_sql())
+            except BaseException:
+                database.close()
+                raise
+            _DATABASES[key] = database
+            return database
+
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory DuckDB with the catalog attached and in use, closed on exit."""
-        if self.spec.catalog == "sqlite" and not read_only:
-            Path(self.spec.target).parent.mkdir(parents=True, exist_ok=True)
-        if "://" not in self.spec.data_path and not read_only:
-            Path(self.spec.data_path).mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(
-            ":memory:",
-            config={
-                **CONNECT_CONFIG,
-                "memory_limit": MEMORY_LIMIT,
-                # An in-memory database spills to ./.tmp by default: keep it out of the project.
-                "temp_directory": str(Path(tempfile.gettempdir()) / "scarf-etl-duckdb-spill"),
-            },
-        )
+        """A connection with the catalog in use (`scarf.<table>` resolves), closed on exit.
+        Read-only or not, it reads the last committed snapshot and never waits for a writer."""
+        connection = self._database().cursor()
         try:
             connection.execute("SET enable_progress_bar = false")
-            load_extensions(connection, "ducklake", _SCANNERS[self.spec.catalog])
-            if self.spec.data_path.startswith("s3://"):
-                enable_s3(connection)
-            connection.execute(self._attach_sql(read_only=read_only))
             connection.execute(f"USE {CATALOG_ALIAS}")
             yield connection
         finally:
