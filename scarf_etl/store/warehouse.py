@@ -71,6 +71,11 @@ class DayFiles:
     rejected: Path | None = None
 
 
+def open_warehouse(target: Warehouse | Path | WarehouseSpec) -> Warehouse:
+    """`target` as a Warehouse: readers accept a Warehouse, a DuckDB file's path or a spec."""
+    return target if isinstance(target, Warehouse) else Warehouse(target)
+
+
 class WarehouseCommitError(RuntimeError):
     """A write kept losing to concurrent DuckLake writers for all its attempts."""
 
