@@ -101,6 +101,9 @@ class DuckLakeBackend:
                 config={
                     **CONNECT_CONFIG,
                     "memory_limit": MEMORY_LIMIT,
+                    # The instance outlives calls, and a re-run rewrites a day's lake file at
+                    # the same path (often within the same second): never serve cached bytes.
+                    "enable_external_file_cache": False,
                     # An in-memory database spills to ./.tmp by default: keep it out of the
                     # project, in the temp folder.
                     "temp_directory": str(Path(tempfile.gettempdir()) / "scarf-etl-duckdb-spill"),

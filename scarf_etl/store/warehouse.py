@@ -51,10 +51,11 @@ LOADED_DAYS_TABLE: Final = "loaded_days"
 # columns. ensure_schema() brings any older file to this version.
 SCHEMA_VERSION: Final = 2
 # A write another DuckLake writer got in ahead of is tried again, this many times in all, after
-# a jittered exponential backoff: 0.25 s, 0.5 s, 1 s ... capped at 8 s (about a minute in all).
-COMMIT_ATTEMPTS: Final = 12
+# a jittered exponential backoff: 0.25 s, 0.5 s, 1 s ... capped at 15 s (2 to 4 minutes in all:
+# a SQLite catalog stays locked while another load commits a big day).
+COMMIT_ATTEMPTS: Final = 20
 COMMIT_BACKOFF_INITIAL_SECONDS: Final = 0.25
-COMMIT_BACKOFF_MAX_SECONDS: Final = 8.0
+COMMIT_BACKOFF_MAX_SECONDS: Final = 15.0
 _CREATE_TABLES: Final = "create_tables.sql"
 _CREATE_EVENT_TABLE: Final = "create_event_table.sql"
 _CREATE_VIEWS: Final = "create_views.sql"

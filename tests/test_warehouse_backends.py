@@ -1,0 +1,217 @@
+"""The warehouse's guarantees under concurrency, on each backend (embedded file, DuckLake on
+SQLite, DuckLake on Postgres): two processes loading different days at once both succeed, a
+reader process querying throughout sees no error, a day is never doubled, and a write that
+loses to another writer is retried (bounded, with a line saying so)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from scarf_etl.settings import DuckLakeWarehouseSpec, WarehouseSpec
+from scarf_etl.store.warehouse import DayFiles, Warehouse, WarehouseCommitError
+from tests.warehouse_backends import (  # noqa: F401
+    make_spec,
+    postgres_server,
+    spec_to_env,
+    warehouse_spec,
+)
+
+FIRST_DAY = dt.date(2026, 11, 1)
+ROWS_PER_DAY = 3_000
+DAYS_PER_WRITER = 3
+PROCESS_TIMEOUT_SECONDS = 240
+
+WRITER = textwrap.dedent(
+    """
+    import datetime as dt, sys
+    from pathlib import Path
+    from scarf_etl.settings import warehouse_spec
+    from scarf_etl.store.warehouse import DayFiles, Warehouse
+    folder, days = Path(sys.argv[1]), [dt.date.fromisoformat(d) for d in sys.argv[2:]]
+    warehouse = Warehouse(warehouse_spec(), report=lambda line: print(line, file=sys.stderr))
+    warehouse.ensure_schema()
+    for _ in range(2):  # each day loaded, then re-loaded: a re-run must replace, not double
+        for day in days:
+            files = [DayFiles(day, folder / f"{day}.parquet")]
+            warehouse.load_partitions("package_events", "me", files)
+            warehouse.publish()
+    print(warehouse.commit_retries)
+    """
+)
+
+READER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from scarf_etl.settings import warehouse_spec
+    from scarf_etl.store.warehouse import Warehouse
+    stop = Path(sys.argv[1])
+    warehouse = Warehouse(warehouse_spec())
+    queries, errors, messages = 0, 0, []
+    while not stop.exists():
+        try:
+            with warehouse.reader() as connection:
+                connection.execute(
+                    "SELECT event_date, count(*), count(DISTINCT event_id) "
+                    "FROM scarf.package_events GROUP BY ALL"
+                ).fetchall()
+                connection.execute(
+                    "SELECT sum(downloads) FROM scarf.downloads_per_package_per_day"
+                ).fetchall()
+            queries += 1
+        except Exception as error:  # counted: the test wants none
+            errors += 1
+            messages.append(str(error)[:300])
+    print(json.dumps({"queries": queries, "errors": errors, "messages": messages[:5]}))
+    """
+)
+
+
+def write_day(folder: Path, day: dt.date, rows: int = ROWS_PER_DAY) -> Path:
+    path = folder / f"{day}.parquet"
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    pl.DataFrame(
+        {
+            "event_id": [f"{day}-{n}" for n in range(rows)],
+            "event_date": [day] * rows,
+            "package_id": ["pk"] * rows,
+            "time": [start + dt.timedelta(seconds=n) for n in range(rows)],
+            "origin_id": [f"o{n % 97}" for n in range(rows)],
+            "owner": ["me"] * rows,
+        }
+    ).write_parquet(path)
+    return path
+
+
+def test_two_writers_and_a_reader_at_once(
+    warehouse_spec: WarehouseSpec,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    days = [FIRST_DAY + dt.timedelta(days=n) for n in range(2 * DAYS_PER_WRITER)]
+    for day in days:
+        write_day(tmp_path, day)
+    env = {**os.environ, **spec_to_env(warehouse_spec)}
+    created = Warehouse(warehouse_spec)
+    created.ensure_schema()  # the reader starts on an empty, existing warehouse
+    created.publish()
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(stop)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), *[str(d) for d in chunk]],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for chunk in (days[:DAYS_PER_WRITER], days[DAYS_PER_WRITER:])
+    ]
+    try:
+        outputs = [writer.communicate(timeout=PROCESS_TIMEOUT_SECONDS) for writer in writers]
+    finally:
+        stop.touch()
+    reader_out, _ = reader.communicate(timeout=60)
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        retries = int(out.strip())
+        # Every retried commit said so.
+        assert err.count("retrying in") == retries, err
+    seen = json.loads(reader_out)
+    assert seen["errors"] == 0, seen["messages"]
+    assert seen["queries"] > 0
+    warehouse = Warehouse(warehouse_spec)
+    assert warehouse.count_rows("package_events", days, "me") == dict.fromkeys(days, ROWS_PER_DAY)
+    assert warehouse.duplicate_event_ids("package_events", days, "me") == dict.fromkeys(days, 0)
+    assert warehouse.query(
+        "SELECT count(*) FROM scarf.loaded_days WHERE table_name = 'package_events'"
+    ) == [(len(days),)]
+
+
+def test_duplicate_event_id_makes_the_check_fail(
+    warehouse_spec: WarehouseSpec,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from scarf_etl.defs import checks
+
+    warehouse = Warehouse(warehouse_spec)
+    warehouse.ensure_schema()
+    path = write_day(tmp_path, FIRST_DAY, rows=10)
+    warehouse.load_partitions("package_events", "me", [DayFiles(FIRST_DAY, path)])
+    assert checks.event_id_unique(warehouse, "package_events", [FIRST_DAY], "me").passed
+    # No backend has a key to refuse it (DuckLake has none at all): the check must catch it.
+    doubled = pl.concat([pl.read_parquet(path), pl.read_parquet(path).head(1)])
+    doubled.write_parquet(path)
+    warehouse.load_partitions("package_events", "me", [DayFiles(FIRST_DAY, path)])
+    result = checks.event_id_unique(warehouse, "package_events", [FIRST_DAY], "me")
+    assert not result.passed
+    assert warehouse.duplicate_event_ids("package_events", [FIRST_DAY], "me") == {FIRST_DAY: 1}
+
+
+def test_a_write_that_loses_to_another_writer_is_retried(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Another writer commits the same rows while this write's transaction is open: DuckLake
+    refuses the later commit as a conflict, and the write runs again (saying so) and lands.
+    (On a SQLite catalog the open transaction locks the catalog instead; the two-process test
+    above covers that the other writer then waits and retries.)"""
+    spec = make_spec("ducklake-postgres", tmp_path / "wh", request)
+    assert isinstance(spec, DuckLakeWarehouseSpec)
+    lines: list[str] = []
+    warehouse = Warehouse(spec, report=lines.append, commit_attempts=3)
+    warehouse.ensure_schema()
+    frame = pl.DataFrame({"uuid": ["a"], "owner": ["me"], "name": ["A"]})
+    warehouse.replace_dimension("packages", frame)
+    other_lines: list[str] = []
+    other = Warehouse(spec, report=other_lines.append, commit_attempts=2)
+    attempts: list[float] = []
+    other_outcome: list[object] = []
+
+    def rename(connection: duckdb.DuckDBPyConnection) -> None:
+        attempts.append(time.monotonic())
+        connection.execute("UPDATE scarf.packages SET name = 'mine' WHERE owner = 'me'")
+        if len(attempts) == 1:  # another writer changes the same rows meanwhile
+            try:
+                other.replace_dimension("packages", frame.with_columns(name=pl.lit("theirs")))
+                other_outcome.append("committed")
+            except WarehouseCommitError as error:
+                other_outcome.append(error)
+
+    warehouse.write(rename)
+    assert warehouse.query("SELECT name FROM scarf.packages") == [("mine",)]
+    assert other_outcome == ["committed"] and other_lines == []
+    assert len(attempts) == 2 and warehouse.commit_retries == 1
+    assert len(lines) == 1 and "conflicted with another writer" in lines[0]
+
+
+def test_a_write_that_keeps_conflicting_gives_up_naming_the_cause(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    spec = make_spec("ducklake-postgres", tmp_path / "wh", request)
+    lines: list[str] = []
+    warehouse = Warehouse(spec, report=lines.append, commit_attempts=2)
+    warehouse.ensure_schema()
+    frame = pl.DataFrame({"uuid": ["a"], "owner": ["me"], "name": ["A"]})
+    warehouse.replace_dimension("packages", frame)
+    other = Warehouse(spec)
+
+    def always_loses(connection: duckdb.DuckDBPyConnection) -> None:
+        connection.execute("UPDATE scarf.packages SET name = 'mine' WHERE owner = 'me'")
+        other.replace_dimension("packages", frame)  # gets in first, every time
+
+    with pytest.raises(WarehouseCommitError, match="conflicted with other writers 2 times"):
+        warehouse.write(always_loses)
+    assert len(lines) == 1 and "retrying in" in lines[0]
+    assert warehouse.query("SELECT name FROM scarf.packages") == [("A",)]
