@@ -215,3 +215,49 @@ def test_a_write_that_keeps_conflicting_gives_up_naming_the_cause(
         warehouse.write(always_loses)
     assert len(lines) == 1 and "retrying in" in lines[0]
     assert warehouse.query("SELECT name FROM scarf.packages") == [("A",)]
+
+
+def test_maintenance_merges_small_files_on_ducklake_and_skips_the_file(
+    warehouse_spec: WarehouseSpec,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dagster as dg
+
+    from scarf_etl.defs.maintenance import MAINTENANCE_KEY, ducklake_maintenance
+    from scarf_etl.defs.resources import default_resources
+
+    warehouse = Warehouse(warehouse_spec)
+    warehouse.ensure_schema()
+    days = [FIRST_DAY + dt.timedelta(days=n) for n in range(4)]
+    for day in days:  # a file per day, then a re-run of each: delete files too
+        write_day(tmp_path, day, rows=50)
+        warehouse.load_partitions(
+            "package_events", "me", [DayFiles(day, tmp_path / f"{day}.parquet")]
+        )
+    for day in days:
+        warehouse.load_partitions(
+            "package_events", "me", [DayFiles(day, tmp_path / f"{day}.parquet")]
+        )
+    before = warehouse.query("SELECT * FROM scarf.package_events ORDER BY ALL")
+    monkeypatch.setenv("SCARF_OWNER", "me")
+    for name, value in spec_to_env(warehouse_spec).items():
+        monkeypatch.setenv(name, value)
+    result = dg.materialize(
+        [ducklake_maintenance],
+        resources=default_resources(),
+        partition_key=str(FIRST_DAY),
+        run_config={"ops": {"scarf__ducklake_maintenance": {"config": {"keep_days": 0}}}},
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("scarf__ducklake_maintenance")
+    assert materialization.asset_key == MAINTENANCE_KEY
+    metadata = materialization.metadata
+    if isinstance(warehouse_spec, DuckLakeWarehouseSpec):
+        before_files = metadata["files_before"].value
+        after_files = metadata["files_after"].value
+        assert isinstance(before_files, int) and isinstance(after_files, int)
+        assert before_files > after_files >= 1
+    else:
+        assert metadata["skipped"].value is True
+    assert warehouse.query("SELECT * FROM scarf.package_events ORDER BY ALL") == before
