@@ -68,7 +68,7 @@ WAREHOUSE_CATALOGS = ("sqlite", "postgres")
 def redact_dsn(dsn: str) -> str:
     """A libpq DSN (key=value or URI) with its password replaced by ***."""
     dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.I)
-    return re.sub(r"^(\w+://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(\w+://[^:/@\s]*:)[^@\s]*@", r"\1***@", dsn)
 
 
 def warehouse_spec(environ: Mapping[str, str] | None = None) -> WarehouseSpec:

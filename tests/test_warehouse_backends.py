@@ -261,3 +261,64 @@ def test_maintenance_merges_small_files_on_ducklake_and_skips_the_file(
     else:
         assert metadata["skipped"].value is True
     assert warehouse.query("SELECT * FROM scarf.package_events ORDER BY ALL") == before
+
+
+def test_the_warehouse_setting_selects_the_backend(tmp_path: Path) -> None:
+    from scarf_etl import settings
+    from scarf_etl.settings import EmbeddedWarehouseSpec, SettingsError
+
+    parse = settings.warehouse_spec
+    data = str(tmp_path / "data")
+    assert parse({"SCARF_DATA_DIR": data}) == EmbeddedWarehouseSpec(
+        tmp_path / "data" / "warehouse.duckdb"
+    )
+    assert parse({"SCARF_WAREHOUSE": "duckdb", "SCARF_DUCKDB_PATH": "w.duckdb"}) == (
+        EmbeddedWarehouseSpec(Path("w.duckdb"))
+    )
+    lake = parse({"SCARF_DATA_DIR": data, "SCARF_WAREHOUSE": "ducklake:sqlite:c.db"})
+    assert lake == DuckLakeWarehouseSpec("sqlite", "c.db", f"{data}/ducklake/")
+    dsn = "host=db user=etl password='s3 cret' dbname=scarf"
+    pg = parse(
+        {
+            "SCARF_WAREHOUSE": f"ducklake:postgres:{dsn}",
+            "SCARF_DUCKLAKE_DATA_PATH": "s3://bucket/lake",
+        }
+    )
+    assert pg == DuckLakeWarehouseSpec("postgres", dsn, "s3://bucket/lake/")
+    assert "s3 cret" not in pg.describe() and "s3 cret" not in repr(pg)
+    uri = parse({"SCARF_WAREHOUSE": "ducklake:postgres:postgresql://etl:pw@db/scarf"})
+    assert uri.describe().startswith("ducklake:postgres:postgresql://etl:***@db/scarf")
+    for bad in ("ducklake", "ducklake:mysql:x", "ducklake:sqlite:", "sqlite:c.db"):
+        with pytest.raises(SettingsError, match="SCARF_WAREHOUSE must be"):
+            parse({"SCARF_WAREHOUSE": bad})
+    with pytest.raises(SettingsError, match="SCARF_DUCKLAKE_DATA_PATH"):
+        parse({"SCARF_WAREHOUSE": "ducklake:sqlite:c.db", "SCARF_DATA_DIR": "s3://b/p"})
+
+
+def test_a_catalog_that_cannot_be_reached_never_shows_its_password(tmp_path: Path) -> None:
+    dsn = "host=127.0.0.1 port=1 user=etl password=hunter2 dbname=x connect_timeout=2"
+    warehouse = Warehouse(DuckLakeWarehouseSpec("postgres", dsn, f"{tmp_path}/"))
+    with pytest.raises(duckdb.Error) as raised:
+        warehouse.query("SELECT 1")
+    assert "hunter2" not in str(raised.value) and "password=***" in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_extensions_load_from_their_packages_never_downloaded() -> None:
+    from scarf_etl.store.extensions import CONNECT_CONFIG, extension_file, load_extensions
+
+    for name in ("ducklake", "httpfs", "sqlite_scanner", "postgres_scanner"):
+        path = extension_file(name)
+        assert path.is_file() and f"v{duckdb.__version__}" in str(path)
+    with pytest.raises(ValueError, match="not an extension"):
+        extension_file("spatial")
+    with duckdb.connect(config=dict(CONNECT_CONFIG)) as connection:
+        # Autoloading is off: a statement needing an extension not loaded is an error, not a
+        # download.
+        with pytest.raises(duckdb.Error):
+            connection.execute("ATTACH 'ducklake:sqlite:/nonexistent/x.db' AS x")
+        load_extensions(connection, "ducklake", "sqlite_scanner")
+        loaded = connection.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded"
+        ).fetchall()
+        assert {("ducklake",), ("sqlite_scanner",)} <= set(loaded)

@@ -21,7 +21,7 @@ from typing import Final
 
 import duckdb
 
-from scarf_etl.settings import DuckLakeWarehouseSpec
+from scarf_etl.settings import DuckLakeWarehouseSpec, redact_dsn
 from scarf_etl.store.embedded import MEMORY_LIMIT
 from scarf_etl.store.extensions import CONNECT_CONFIG, enable_s3, load_extensions
 
@@ -114,6 +114,11 @@ class DuckLakeBackend:
                 if self.spec.data_path.startswith("s3://"):
                     enable_s3(database)
                 database.execute(self._attach_sql())
+            except duckdb.Error as error:
+                database.close()
+                # DuckDB's message quotes the DSN, password included: never let that out.
+                redacted = str(error).replace(self.spec.target, redact_dsn(self.spec.target))
+                raise type(error)(redact_dsn(redacted)) from None
             except BaseException:
                 database.close()
                 raise
