@@ -5,6 +5,7 @@ DuckLake on a Postgres catalog (a throwaway PostgreSQL 15 cluster on 127.0.0.1).
    warehouse): seconds and peak RSS of a fresh process doing ensure_schema + load_partitions +
    publish, median of `--runs`, as a ratio to the embedded file; beside the physical floor
    measured in the same run (DuckDB rewriting the same parquet to a new file: read + write).
+   Peak RSS is the loading process's VmHWM (its own high-water mark).
 2. Two writers and three readers at once for `--seconds`: the writers load their own days
    (`--small-events` each, re-loading them in turn), the readers query the views; commits,
    conflicts retried, reader queries and reader errors (want 0).
@@ -50,7 +51,7 @@ COPY (
 """
 
 LOADER = """
-import json, resource, sys, time, datetime as dt
+import json, sys, time, datetime as dt
 from pathlib import Path
 from scarf_etl.settings import warehouse_spec
 from scarf_etl.store.warehouse import DayFiles, Warehouse
@@ -60,8 +61,10 @@ warehouse = Warehouse(warehouse_spec())
 warehouse.ensure_schema()
 rows = warehouse.load_partitions("package_events", "me", [DayFiles(day, parquet)])
 warehouse.publish()
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec (the parent's peak would show).
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows[day],
-    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    "peak_mib": int(hwm) / 1024}))
 """
 
 WRITER = """
