@@ -110,21 +110,24 @@ class EmbeddedBackend:
         Returns the seconds it took. Readers holding the old file keep it until they close it.
         """
         started = time.monotonic()
+        # The copy is made while this connection holds the build file: no other process can
+        # write it mid-copy or publish at the same time (and remove this one's temporary file
+        # as a leftover), outside Dagster's pool too.
         with self.connect() as connection:
             connection.execute("CHECKPOINT")  # everything in the main file, the WAL emptied
-        folder = self.published_path.parent
-        for leftover in folder.glob(f".{self.published_path.name}{PUBLISH_TMP_INFIX}*"):
-            leftover.unlink(missing_ok=True)  # a crash mid-publish
-        temporary = folder / (
-            f".{self.published_path.name}{PUBLISH_TMP_INFIX}{uuid.uuid4().hex}.tmp"
-        )
-        try:
-            shutil.copyfile(self.build_path, temporary)
-            with open(temporary, "rb+") as copied:
-                os.fsync(copied.fileno())
-            os.replace(temporary, self.published_path)
-        finally:
-            temporary.unlink(missing_ok=True)
+            folder = self.published_path.parent
+            for leftover in folder.glob(f".{self.published_path.name}{PUBLISH_TMP_INFIX}*"):
+                leftover.unlink(missing_ok=True)  # a crash mid-publish
+            temporary = folder / (
+                f".{self.published_path.name}{PUBLISH_TMP_INFIX}{uuid.uuid4().hex}.tmp"
+            )
+            try:
+                shutil.copyfile(self.build_path, temporary)
+                with open(temporary, "rb+") as copied:
+                    os.fsync(copied.fileno())
+                os.replace(temporary, self.published_path)
+            finally:
+                temporary.unlink(missing_ok=True)
         _fsync_directory(folder)
         return time.monotonic() - started
 
