@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 DEFAULT_API_URL = "https://scarf.sh/api/v1"
 DEFAULT_API_V2_URL = "https://api.scarf.sh/v2"
@@ -163,6 +163,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
             "SCARF_OWNER is not set: set it to the Scarf organization name or username whose "
             "data you export (see .env.example)."
         )
+    return PipelineSettings(owner=owner, **_options(env))
+
+
+def load_options(environ: Mapping[str, str] | None = None) -> PipelineSettings:
+    """Every setting but the owner, validated as `load_settings` does: what the code location
+    reads when it loads, before anyone has to have set SCARF_OWNER. `owner` is ''."""
+    return PipelineSettings(owner="", **_options(os.environ if environ is None else environ))
+
+
+def _options(env: Mapping[str, str]) -> dict[str, Any]:
     owner_kind = env.get("SCARF_OWNER_KIND", "").strip() or "organization"
     if owner_kind not in OWNER_KINDS:
         raise SettingsError(
@@ -171,8 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
     events_api = _choice(env, "SCARF_EVENTS_API", EVENTS_APIS)
     aggregates_api = _choice(env, "SCARF_AGGREGATES_API", AGGREGATES_APIS)
     data_dir, duckdb_path = storage_paths(env)
-    return PipelineSettings(
-        owner=owner,
+    return dict(
         owner_kind=cast(OwnerKind, owner_kind),
         api_url=(env.get("SCARF_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/"),
         api_v2_url=(env.get("SCARF_API_V2_URL", "").strip() or DEFAULT_API_V2_URL).rstrip("/"),

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from scarf_etl.defs.assets import ALL_ASSETS
-from scarf_etl.defs.resources import default_resources
+from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource, default_resources
 from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
@@ -42,16 +42,45 @@ def configure(
     return data_dir / "warehouse.duckdb"
 
 
+def pipeline_resources(
+    emulator: EmulatorServer,
+    data_dir: Path,
+    *,
+    owner: str = DEMO_ORG,
+    token: str = DEMO_TOKEN,
+    backoff_initial_seconds: float | None = None,
+    **storage: Any,
+) -> dict[str, object]:
+    """The resources for `emulator`, built directly: no SCARF_* variable involved."""
+    api = ScarfApiResource(
+        token=token,
+        api_url=emulator.v1_url,
+        api_v2_url=emulator.v2_url,
+        api_v3_url=emulator.v3_url,
+        **(
+            {}
+            if backoff_initial_seconds is None
+            else {"backoff_initial_seconds": backoff_initial_seconds}
+        ),
+    )
+    return {
+        "scarf_api": api,
+        "scarf_storage": ScarfStorageResource(owner=owner, data_dir=str(data_dir), **storage),
+    }
+
+
 def materialize_days(
     first: dt.date,
     last: dt.date,
     selection: Any = None,
     raise_on_error: bool = True,
+    resources: dict[str, object] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One in-process run of the real assets over `first..last`, as the daily job does."""
+    """One in-process run of the real assets over `first..last`, as the daily job does; the
+    resources are the code location's (from the variables `configure` set) unless given."""
     return dg.materialize(
         ALL_ASSETS,
-        resources=default_resources(),
+        resources=default_resources() if resources is None else resources,
         tags=partition_range_tags(first, last),
         selection=selection,
         raise_on_error=raise_on_error,

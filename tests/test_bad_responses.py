@@ -14,25 +14,23 @@ import pytest
 
 from scarf_etl.commands.failures import root_cause
 from scarf_etl.defs.assets import ALL_ASSETS
-from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
 from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.faults import BodyFault, Faults
 from scarf_etl.emulator.server import EmulatorServer
-from tests.pipeline_helpers import configure, table_snapshot
+from tests.pipeline_helpers import pipeline_resources, table_snapshot
 
 DAY = dt.date(2026, 11, 2)
 
 
-def run_day(*, allow_drop: bool = False) -> dg.ExecuteInProcessResult:
+def run_day(
+    emulator: EmulatorServer, data_dir: Path, *, allow_drop: bool = False
+) -> dg.ExecuteInProcessResult:
     """The real assets for DAY, with fast retries so the refused attempts take little time."""
     return dg.materialize(
         ALL_ASSETS,
-        resources={
-            "scarf_api": ScarfApiResource(
-                token=dg.EnvVar("SCARF_API_TOKEN"), backoff_initial_seconds=0.01
-            ),
-            "scarf_storage": ScarfStorageResource(allow_drop=allow_drop),
-        },
+        resources=pipeline_resources(
+            emulator, data_dir, backoff_initial_seconds=0.01, allow_drop=allow_drop
+        ),
         tags=partition_range_tags(DAY, DAY),
         raise_on_error=False,
     )
@@ -89,13 +87,12 @@ def test_a_bad_answer_leaves_the_loaded_day_intact(
     expected: str,
 ) -> None:
     data_dir = tmp_path / "data"
-    configure(monkeypatch, emulator, data_dir)
-    assert run_day().success
+    assert run_day(emulator, data_dir).success
     events_only = fault == "no_time_column"
     before = state(data_dir, events_only=events_only)
 
     emulator.faults = Faults(body_fault=fault, body_fault_always=True)
-    result = run_day()
+    result = run_day(emulator, data_dir)
     assert not result.success
     causes = failure_causes(result)
     assert causes and any(expected in cause for cause in causes), causes
@@ -106,17 +103,17 @@ def test_the_drop_guard_can_be_overridden(
     monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    warehouse = configure(monkeypatch, emulator, data_dir)
-    assert run_day().success
+    warehouse = data_dir / "warehouse.duckdb"
+    assert run_day(emulator, data_dir).success
     rows_before = table_snapshot(warehouse)["package_events"]
 
     emulator.faults = Faults(body_fault="truncated", body_fault_always=True)
-    refused = run_day()
+    refused = run_day(emulator, data_dir)
     assert not refused.success
     assert any("--allow-drop" in cause for cause in failure_causes(refused))
     assert table_snapshot(warehouse)["package_events"] == rows_before
 
-    assert run_day(allow_drop=True).success
+    assert run_day(emulator, data_dir, allow_drop=True).success
     rows_after = table_snapshot(warehouse)["package_events"]
     assert 0 < len(rows_after) < len(rows_before)
 
@@ -125,10 +122,9 @@ def test_hostile_package_ids_write_nothing_outside_the_data_folder(
     monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "sandbox" / "deep" / "data"
-    configure(monkeypatch, emulator, data_dir)
     outside = tmp_path / "abs-escape"
     emulator.faults = Faults(hostile_package_ids=("../../../../escape", str(outside)))
-    result = run_day()
+    result = run_day(emulator, data_dir)
     assert not result.success
     causes = failure_causes(result)
     assert any("'../../../../escape'" in cause and "not a UUID" in cause for cause in causes)
@@ -145,13 +141,13 @@ def test_a_50_mb_field_is_kept_aside_and_the_rest_of_the_day_loads(
     monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    warehouse = configure(monkeypatch, emulator, data_dir)
-    assert run_day().success
+    warehouse = data_dir / "warehouse.duckdb"
+    assert run_day(emulator, data_dir).success
     before = table_snapshot(warehouse)
 
     # One export of the day has a row whose user_agent is 50 MB long.
     emulator.faults = Faults(body_fault="huge_field", body_fault_first=1)
-    assert run_day().success
+    assert run_day(emulator, data_dir).success
     after = table_snapshot(warehouse)
     events = len(before["package_events"]) + len(before["pixel_events"])
     assert len(after["package_events"]) + len(after["pixel_events"]) == events - 1

@@ -148,8 +148,8 @@ def test_the_wal_keeper_keeps_a_databases_wal_between_connections(tmp_path: Path
 
 def test_long_ranges_are_planned_per_asset_and_the_setting_is_restored(tmp_path: Path) -> None:
     assert PLAN_SUBSETS_VARIABLE not in os.environ
-    with fast_event_writes(tmp_path, "run", days=1):
+    with fast_event_writes(tmp_path, days=1):
         assert PLAN_SUBSETS_VARIABLE not in os.environ
-    with fast_event_writes(tmp_path, "run", days=365):
+    with fast_event_writes(tmp_path, days=365):
         assert os.environ[PLAN_SUBSETS_VARIABLE] == "true"
     assert PLAN_SUBSETS_VARIABLE not in os.environ

@@ -283,3 +283,26 @@ def test_each_day_carries_its_own_row_count(emulator: EmulatorServer, warehouse_
         for day, count in counts.items():
             assert seen[(f"scarf/{table}", day)] == count
             assert seen[(f"lake/{table}", day)] == count
+
+
+def test_a_run_lists_the_owners_packages_once(
+    emulator: EmulatorServer, warehouse_path: Path
+) -> None:
+    """Each call to Scarf is billed: the dimension step reuses the raw step's package list."""
+
+    def package_listings() -> int:
+        return len(
+            [r for r in emulator.requests if r.method == "GET" and r.path.endswith("/packages")]
+        )
+
+    emulator.requests.clear()
+    assert materialize_days(FIRST, LAST).success
+    assert package_listings() == 1
+    with_reuse = table_snapshot(warehouse_path)
+    # Dimensions alone have no raw step to borrow from: they list the packages themselves,
+    # and the snapshot they write is the same.
+    emulator.requests.clear()
+    assert materialize_days(FIRST, FIRST, selection=dg.AssetSelection.groups("dimensions")).success
+    assert package_listings() == 1
+    assert table_snapshot(warehouse_path)["packages"] == with_reuse["packages"]
+    assert with_reuse["packages"], "the owner has packages"

@@ -49,6 +49,9 @@ class WalKeeper:
 
     def __init__(self, paths: list[Path]) -> None:
         self._paths = paths
+        self._added: list[Path] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._connections: list[sqlite3.Connection] = []
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._hold_all, name="scarf-wal-keeper", daemon=True)
@@ -56,8 +59,16 @@ class WalKeeper:
     def start(self) -> None:
         self._thread.start()
 
+    def hold(self, path: Path) -> None:
+        """Also keep `path` (a file known only later, such as a run's event log) once it
+        appears."""
+        with self._lock:
+            self._added.append(path)
+        self._wake.set()
+
     def stop(self) -> None:
         self._stopped.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         for connection in self._connections:
             connection.close()
@@ -66,13 +77,18 @@ class WalKeeper:
     def _hold_all(self) -> None:
         waiting = list(self._paths)
         pause = POLL_SECONDS
-        while waiting and not self._stopped.is_set():
+        while not self._stopped.is_set():
+            self._wake.clear()  # before looking: a file named from now on wakes the wait below
+            with self._lock:
+                if self._added:
+                    waiting += self._added
+                    self._added.clear()
+                    pause = POLL_SECONDS  # a new file appears soon after it is named
             waiting = [path for path in waiting if not self._hold(path)]
-            if waiting:
-                self._stopped.wait(pause)
-                # Quick while the run starts (its files appear then), then rarely: a storage
-                # that never shows a WAL file here is not SQLite, and costs nothing to watch.
-                pause = min(pause * 1.5, MAX_POLL_SECONDS)
+            # Quick while the run starts (its files appear then), then rarely: a storage
+            # that never shows a WAL file here is not SQLite, and costs nothing to watch.
+            self._wake.wait(pause if waiting else None)
+            pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
     def _hold(self, path: Path) -> bool:
         """True once `path` is held: an open connection to it in WAL mode."""
@@ -94,17 +110,18 @@ class WalKeeper:
         return True
 
 
+def run_event_log(dagster_home: Path, run_id: str) -> Path:
+    """The SQLite file holding the events of run `run_id` in the default storage."""
+    return dagster_home / HISTORY_DIR / "runs" / f"{run_id}.db"
+
+
 @contextmanager
-def fast_event_writes(dagster_home: Path, run_id: str, days: int) -> Iterator[None]:
-    """While the run `run_id` of `days` days is created and executed: keep its SQLite files'
-    WAL alive, and plan long ranges per asset rather than per day (see the constants)."""
-    runs = dagster_home / HISTORY_DIR / "runs"
+def fast_event_writes(dagster_home: Path, days: int) -> Iterator[WalKeeper]:
+    """While a run of `days` days is created and executed: keep the instance's SQLite files'
+    WAL alive, and plan long ranges per asset rather than per day (see the constants). The
+    run's own event log is added with `hold(run_event_log(...))` once its id is known."""
     keeper = WalKeeper(
-        [
-            dagster_home / HISTORY_DIR / RUN_STORAGE,
-            dagster_home / HISTORY_DIR / EVENT_INDEX,
-            runs / f"{run_id}.db",
-        ]
+        [dagster_home / HISTORY_DIR / RUN_STORAGE, dagster_home / HISTORY_DIR / EVENT_INDEX]
     )
     keeper.start()
     event.listen(Engine, "connect", _commit_without_waiting_for_disk)
@@ -112,7 +129,7 @@ def fast_event_writes(dagster_home: Path, run_id: str, days: int) -> Iterator[No
     if days > PLAN_DAYS_ONE_BY_ONE_UP_TO and previous is None:
         os.environ[PLAN_SUBSETS_VARIABLE] = "true"
     try:
-        yield
+        yield keeper
     finally:
         if previous is None:
             os.environ.pop(PLAN_SUBSETS_VARIABLE, None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import uuid
@@ -19,22 +18,22 @@ from pathlib import Path
 from typing import Final
 
 import dagster as dg
-from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.execution.api import execute_run_iterator
 
-from scarf_etl.commands.event_log_speed import fast_event_writes
+from scarf_etl.commands.event_log_speed import WalKeeper, fast_event_writes, run_event_log
 from scarf_etl.commands.failures import root_cause
 from scarf_etl.defs.recovery import launcher_tags, recover_interrupted_runs
 from scarf_etl.defs.schedules import DAILY_JOB_NAME, partition_range_tags
 
-DEFINITIONS_MODULE = "scarf_etl.definitions"
-DEFINITIONS_ATTRIBUTE = "defs"
+# A tag unique to each `run_days` call: how the log tail finds the run `dg.execute_job` creates.
+LAUNCH_TAG: Final = "scarf_etl/launch_id"
 # The console shows our lines (one per step, the steps' own progress and the real cause of a
 # failure); Dagster's own event lines and full traces go to the event log the UI reads.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Silence longer than this prints a line saying what the run waits for.
 QUIET_LIMIT_SECONDS: Final = 15.0
 TAIL_POLL_SECONDS: Final = 1.0
+# Until the run exists, the tail looks for it often: its first events should not wait a second.
+FIND_RUN_POLL_SECONDS: Final = 0.02
 POOLS: Final = ("scarf_api", "scarf_warehouse")
 
 
@@ -59,11 +58,20 @@ def run_config(*, allow_drop: bool, in_process: bool = False) -> dict[str, objec
     return config
 
 
-def daily_job_reconstructable() -> ReconstructableJob:
-    repository = ReconstructableRepository.for_module(
-        DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, working_directory=os.getcwd()
-    )
-    return ReconstructableJob(repository=repository, job_name=DAILY_JOB_NAME)
+def daily_job() -> dg.JobDefinition:
+    """The daily job as the code location defines it: what `dg.reconstructable` points the run,
+    and each step process, at (they import this module and call this function)."""
+    from scarf_etl.definitions import defs  # the code location, loaded where the run executes
+
+    return defs.resolve_job_def(DAILY_JOB_NAME)
+
+
+def daily_job_reconstructable() -> dg.ReconstructableJob:
+    with warnings.catch_warnings():
+        # Every asset uses BackfillPolicy.single_run() (the design); Dagster calls that
+        # parameter beta on each load of the definitions, a line that would lead the output.
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+        return dg.reconstructable(daily_job)
 
 
 def run_days(
@@ -87,38 +95,54 @@ def run_days(
     # this run would wait for them forever.
     recover_interrupted_runs(instance, report=report)
     recon_job = daily_job_reconstructable()
-    with warnings.catch_warnings():
-        # Every asset uses BackfillPolicy.single_run() (the design); Dagster calls that
-        # parameter beta on each load of the definitions, a line that would lead the output.
-        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
-        job_def = recon_job.get_definition()
-    run_id = str(uuid.uuid4())
+    launch_id = str(uuid.uuid4())
     days = (last - first).days + 1
     started = time.monotonic()
-    with fast_event_writes(Path(instance.root_directory), run_id, days):
-        dagster_run = instance.create_run_for_job(
-            job_def=job_def,
-            run_id=run_id,
-            tags={**partition_range_tags(first, last), **launcher_tags()},
-            run_config=run_config(allow_drop=allow_drop, in_process=in_process),
-            job_code_origin=recon_job.get_python_origin(),
+    outcome = RunOutcome(run_id="", success=False, seconds=0.0)
+    with fast_event_writes(Path(instance.root_directory), days) as wal_keeper:
+        tail = RunLogTail(
+            instance,
+            launch_id,
+            started,
+            report,
+            on_event=lambda event: _record(event, outcome, started, report),
+            on_run_found=lambda run_id: _announce(
+                run_id, first, last, instance, report, wal_keeper
+            ),
         )
-        outcome = RunOutcome(run_id=run_id, success=False, seconds=0.0)
-        report(f"run {run_id} for {first}..{last} (DAGSTER_HOME={instance.root_directory})")
-        tail = RunLogTail(instance, run_id, started, report)
         tail.start()
         try:
-            for event in execute_run_iterator(recon_job, dagster_run, instance):
-                tail.mark_activity()
-                if event.is_step_success or event.is_step_failure:
-                    tail.flush()  # the step's own lines before its verdict
-                _record(event, outcome, started, report)
+            # The run's own process executes it (steps in-process or in step processes, as its
+            # config says); the tail reports its events from the event log meanwhile.
+            result = dg.execute_job(
+                recon_job,
+                instance=instance,
+                run_config=run_config(allow_drop=allow_drop, in_process=in_process),
+                tags={
+                    **partition_range_tags(first, last),
+                    **launcher_tags(),
+                    LAUNCH_TAG: launch_id,
+                },
+            )
         finally:
             tail.stop()
+    outcome.run_id = result.run_id
     outcome.seconds = time.monotonic() - started
-    final = instance.get_run_by_id(dagster_run.run_id)
+    final = instance.get_run_by_id(result.run_id)
     outcome.success = final is not None and final.status == dg.DagsterRunStatus.SUCCESS
     return outcome
+
+
+def _announce(
+    run_id: str,
+    first: dt.date,
+    last: dt.date,
+    instance: dg.DagsterInstance,
+    report: Callable[[str], None],
+    wal_keeper: WalKeeper,
+) -> None:
+    wal_keeper.hold(run_event_log(Path(instance.root_directory), run_id))
+    report(f"run {run_id} for {first}..{last} (DAGSTER_HOME={instance.root_directory})")
 
 
 def _record(
@@ -161,24 +185,32 @@ def _record(
 
 
 class RunLogTail:
-    """Prints what the run's steps log (progress, waits) as it lands in the event log, and a
-    line saying what the run waits for whenever it has been silent for QUIET_LIMIT_SECONDS.
+    """Reports what lands in the run's event log as it lands: the steps' own lines (progress,
+    waits) and each Dagster event (to `on_event`), plus a line saying what the run waits for
+    whenever it has been silent for QUIET_LIMIT_SECONDS.
 
-    Steps run in other processes; their log lines reach this process only through the
-    instance's event log, which this thread polls.
+    The run is found by its launch tag once `dg.execute_job` has created it (`on_run_found` is
+    told its id). Steps may run in other processes; their lines and events reach this process
+    only through the instance's event log, which this thread polls.
     """
 
     def __init__(
         self,
         instance: dg.DagsterInstance,
-        run_id: str,
+        launch_id: str,
         started: float,
         report: Callable[[str], None],
+        *,
+        on_event: Callable[[dg.DagsterEvent], None] = lambda event: None,
+        on_run_found: Callable[[str], None] = lambda run_id: None,
     ) -> None:
         self._instance = instance
-        self._run_id = run_id
+        self._launch_id = launch_id
+        self._run_id: str | None = None
         self._started = started
         self._report = report
+        self._on_event = on_event
+        self._on_run_found = on_run_found
         self._cursor: str | None = None
         self._lock = threading.Lock()
         self._last_activity = time.monotonic()
@@ -194,17 +226,24 @@ class RunLogTail:
         self.flush()  # what landed since the last poll
 
     def flush(self) -> None:
-        """Print every line logged so far."""
+        """Report everything logged so far."""
         with self._lock:
-            self._print_new_lines()
+            if self._run_id is None:
+                self._find_run()
+            if self._run_id is not None:
+                self._report_new_records(self._run_id)
 
     def mark_activity(self) -> None:
         self._last_activity = time.monotonic()
 
     def _loop(self) -> None:
-        while not self._stopped.wait(TAIL_POLL_SECONDS):
+        while not self._stopped.wait(
+            TAIL_POLL_SECONDS if self._run_id is not None else FIND_RUN_POLL_SECONDS
+        ):
             try:
                 self.flush()
+                if self._run_id is None:
+                    continue
                 if time.monotonic() - self._last_activity >= QUIET_LIMIT_SECONDS:
                     self._report(f"{self._elapsed()}  waiting {self._what_we_wait_for()}")
                     self.mark_activity()
@@ -212,16 +251,28 @@ class RunLogTail:
                 self._report(f"(progress unavailable: {error})")
                 return
 
+    def _find_run(self) -> None:
+        records = self._instance.get_run_records(
+            filters=dg.RunsFilter(tags={LAUNCH_TAG: self._launch_id}), limit=1
+        )
+        if records:
+            self._run_id = records[0].dagster_run.run_id
+            self._on_run_found(self._run_id)
+
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self._started:7.1f}s"
 
-    def _print_new_lines(self) -> None:
-        connection = self._instance.get_records_for_run(self._run_id, cursor=self._cursor)
+    def _report_new_records(self, run_id: str) -> None:
+        connection = self._instance.get_records_for_run(run_id, cursor=self._cursor)
         self._cursor = connection.cursor
         for record in connection.records:
             entry = record.event_log_entry
+            if entry.dagster_event is not None:
+                self.mark_activity()
+                self._on_event(entry.dagster_event)
+                continue
             level = entry.level if isinstance(entry.level, int) else logging.INFO
-            if entry.dagster_event is not None or level < logging.INFO:  # our lines, INFO and up
+            if level < logging.INFO:  # our lines, INFO and up
                 continue
             step = entry.step_key or "run"
             self._report(f"{self._elapsed()}  ...     {step}: {entry.user_message}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from scarf_etl import datasets
+from scarf_etl.client import Package
 from scarf_etl.datasets import Dataset
 from scarf_etl.defs import checks
 from scarf_etl.defs.partitions import daily_partitions, day_key, days_in_window
@@ -21,7 +22,12 @@ from scarf_etl.defs.progress import progress_lines
 from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
 from scarf_etl.normalize import NormalizeStats, RawEventFile
 from scarf_etl.schemas import DIMENSION_TABLES
-from scarf_etl.store.dimensions import fetch_dimensions, list_owner_packages
+from scarf_etl.store.dimensions import (
+    fetch_dimensions,
+    list_owner_packages,
+    package_records,
+    packages_from_records,
+)
 from scarf_etl.store.lake import (
     build_aggregates_partition,
     build_events_partition,
@@ -111,7 +117,13 @@ def build_raw_asset(export: Export) -> dg.AssetsDefinition:
         with scarf_api.get_client() as client:
             package_ids: tuple[str, ...] = ()
             if export.dataset.per_package:
-                package_ids = tuple(p.uuid for p in list_owner_packages(client, settings))
+                packages = list_owner_packages(client, settings)
+                package_ids = tuple(p.uuid for p in packages)
+                # Kept with the window's last day, for this run's dimension step.
+                context.add_asset_metadata(
+                    {OWNER_PACKAGES_METADATA: dg.MetadataValue.json(package_records(packages))},
+                    partition_key=day_key(days[-1]),
+                )
             plan = FetchPlan(
                 export.name,
                 settings.owner,
@@ -351,6 +363,28 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
     return warehouse_table
 
 
+# The owner's package list as the raw step of a per-package export saw it (metadata of the
+# window's last day): the dimension step of the same run reuses it instead of listing again.
+OWNER_PACKAGES_METADATA = "owner_packages"
+
+
+def packages_listed_in_this_run(context: dg.AssetExecutionContext) -> list[Package] | None:
+    """The package list a raw step of this run recorded, or None (raw not in this run)."""
+    for export in EXPORTS:
+        if not export.dataset.per_package:
+            continue
+        entry = context.instance.get_latest_materialization_event(export.raw_key)
+        if entry is None or entry.run_id != context.run.run_id:
+            continue
+        materialization = entry.asset_materialization
+        recorded = (
+            materialization.metadata.get(OWNER_PACKAGES_METADATA) if materialization else None
+        )
+        if isinstance(recorded, dg.JsonMetadataValue) and isinstance(recorded.value, list):
+            return packages_from_records(recorded.value)
+    return None
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -378,8 +412,11 @@ def scarf_dimensions(
 ) -> Iterator[dg.MaterializeResult]:
     settings = scarf_storage.settings()
     refreshed_at = dt.datetime.now(dt.UTC)
+    packages = packages_listed_in_this_run(context)
+    if packages is not None:
+        context.log.info(f"{len(packages)} package(s) as listed earlier in this run")
     with scarf_api.get_client() as client:
-        snapshot = fetch_dimensions(client, settings, refreshed_at)
+        snapshot = fetch_dimensions(client, settings, refreshed_at, packages)
     warehouse = scarf_storage.warehouse(report=context.log.info)
     warehouse.ensure_schema()
     counts = {

@@ -1,8 +1,14 @@
-"""Dagster resources: configuration plus a way to get the thing configured. Nothing else."""
+"""Dagster resources: configuration plus a way to get the thing configured. Nothing else.
+
+Every setting is a field, so the UI shows it (never the token) and tests pass resources
+directly. The code location builds them once, when it loads, from the SCARF_* variables
+(`default_resources`); steps read the fields, never the environment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,7 +17,16 @@ import pydantic
 
 from scarf_etl.client import ClientSettings, ScarfClient
 from scarf_etl.client._constants import BACKOFF_INITIAL_SECONDS, MAX_ATTEMPTS
-from scarf_etl.settings import PipelineSettings, load_settings
+from scarf_etl.settings import (
+    DEFAULT_API_URL,
+    DEFAULT_API_V2_URL,
+    DEFAULT_API_V3_URL,
+    DEFAULT_DATA_DIR,
+    DEFAULT_MAX_DROP,
+    PipelineSettings,
+    load_options,
+    load_settings,
+)
 from scarf_etl.store.drop_guard import DropGuard
 from scarf_etl.store.warehouse import Warehouse
 
@@ -26,18 +41,30 @@ class ScarfApiResource(dg.ConfigurableResource[Any]):
     # repr=False: a resolved resource prints without its token, wherever Dagster or a user
     # happens to log it.
     token: str = pydantic.Field(repr=False, description="Bearer token (SCARF_API_TOKEN)")
+    api_url: str = pydantic.Field(DEFAULT_API_URL, description="SCARF_API_URL: the v1 API")
+    api_v2_url: str = pydantic.Field(DEFAULT_API_V2_URL, description="SCARF_API_V2_URL")
+    api_v3_url: str = pydantic.Field(DEFAULT_API_V3_URL, description="SCARF_API_V3_URL")
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     # Attempts per request (429s, 5xx, cut or invalid bodies are retried) and the first backoff.
     max_attempts: int = MAX_ATTEMPTS
     backoff_initial_seconds: float = BACKOFF_INITIAL_SECONDS
 
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> ScarfApiResource:
+        options = load_options(env)
+        return cls(
+            token=dg.EnvVar("SCARF_API_TOKEN"),
+            api_url=options.api_url,
+            api_v2_url=options.api_v2_url,
+            api_v3_url=options.api_v3_url,
+        )
+
     @contextmanager
     def get_client(self) -> Iterator[ScarfClient]:
-        settings = load_settings()
         client_settings = ClientSettings(
-            v1_url=settings.api_url,
-            v2_url=settings.api_v2_url,
-            v3_url=settings.api_v3_url,
+            v1_url=self.api_url.rstrip("/"),
+            v2_url=self.api_v2_url.rstrip("/"),
+            v3_url=self.api_v3_url.rstrip("/"),
             max_concurrency=self.max_concurrency,
             max_attempts=self.max_attempts,
             backoff_initial=self.backoff_initial_seconds,
@@ -47,23 +74,64 @@ class ScarfApiResource(dg.ConfigurableResource[Any]):
 
 
 class ScarfStorageResource(dg.ConfigurableResource[Any]):
-    """Whose data, and where it lives: the SCARF_* variables, read when the step runs."""
+    """Whose data, and where it lives. Each field is the variable its description names
+    (DESIGN.md, `.env.example`), validated as the variable is."""
 
+    owner: str = pydantic.Field(description="SCARF_OWNER: the organization or user exported")
+    owner_kind: str = pydantic.Field("organization", description="SCARF_OWNER_KIND")
+    data_dir: str = pydantic.Field(DEFAULT_DATA_DIR, description="SCARF_DATA_DIR")
+    duckdb_path: str = pydantic.Field(
+        "", description="SCARF_DUCKDB_PATH; empty means warehouse.duckdb in the data folder"
+    )
+    events_api: str = pydantic.Field("v2", description="SCARF_EVENTS_API: v2 or v1")
+    aggregates_api: str = pydantic.Field("v3", description="SCARF_AGGREGATES_API: v3 or v1")
+    export_window_days: int = pydantic.Field(31, description="SCARF_EXPORT_WINDOW_DAYS")
+    max_day_drop: float = pydantic.Field(DEFAULT_MAX_DROP, description="SCARF_MAX_DAY_DROP")
+    # The drop guard's override (SCARF_ALLOW_DROP, or for one run the launchpad or `scarf-etl
+    # load --allow-drop`): a day whose new fetch has far fewer rows than the one it replaces
+    # is then accepted.
+    allow_drop: bool = pydantic.Field(False, description="SCARF_ALLOW_DROP")
     # How long a warehouse step waits for another process's DuckDB lock before failing; the
     # `scarf_warehouse` pool normally means it never waits at all.
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
-    # The drop guard's override for one run (launchpad or `scarf-etl load --allow-drop`): a
-    # day whose new fetch has far fewer rows than the one it replaces is then accepted.
-    allow_drop: bool = False
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> ScarfStorageResource:
+        """Fields from the variables. An unset owner is left to `EnvVar`, resolved at launch:
+        the code location still loads (and the UI shows what is missing) without it."""
+        options = load_options(env)
+        owner = env.get("SCARF_OWNER", "").strip()
+        return cls(
+            owner=owner or dg.EnvVar("SCARF_OWNER"),
+            owner_kind=options.owner_kind,
+            data_dir=str(options.data_dir),
+            duckdb_path=str(options.duckdb_path),
+            events_api=options.events_api,
+            aggregates_api=options.aggregates_api,
+            export_window_days=options.export_window_days,
+            max_day_drop=options.max_day_drop,
+            allow_drop=options.allow_drop,
+        )
 
     def settings(self) -> PipelineSettings:
-        return load_settings()
+        """The fields, validated by the same rules (and messages) as the variables."""
+        return load_settings(
+            {
+                "SCARF_OWNER": self.owner,
+                "SCARF_OWNER_KIND": self.owner_kind,
+                "SCARF_DATA_DIR": self.data_dir,
+                "SCARF_DUCKDB_PATH": self.duckdb_path,
+                "SCARF_EVENTS_API": self.events_api,
+                "SCARF_AGGREGATES_API": self.aggregates_api,
+                "SCARF_EXPORT_WINDOW_DAYS": str(self.export_window_days),
+                "SCARF_MAX_DAY_DROP": str(self.max_day_drop),
+                "SCARF_ALLOW_DROP": "1" if self.allow_drop else "0",
+            }
+        )
 
     def drop_guard(self) -> DropGuard:
         settings = self.settings()
-        return DropGuard(
-            max_drop=settings.max_day_drop, allow_drop=self.allow_drop or settings.allow_drop
-        )
+        return DropGuard(max_drop=settings.max_day_drop, allow_drop=settings.allow_drop)
 
     def warehouse(self, report: Callable[[str], None] | None = None) -> Warehouse:
         """The warehouse SCARF_WAREHOUSE selects; `report` receives a line every 15 s while a
@@ -75,8 +143,10 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
         )
 
 
-def default_resources() -> dict[str, object]:
+def default_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The resources from the SCARF_* variables (the process's own unless `environ`)."""
+    env = os.environ if environ is None else environ
     return {
-        "scarf_api": ScarfApiResource(token=dg.EnvVar("SCARF_API_TOKEN")),
-        "scarf_storage": ScarfStorageResource(),
+        "scarf_api": ScarfApiResource.from_environment(env),
+        "scarf_storage": ScarfStorageResource.from_environment(env),
     }

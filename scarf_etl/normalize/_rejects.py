@@ -50,7 +50,8 @@ class RejectedRecord:
 
 def _value_reason(column: str, message: str, kinds: Mapping[str, str]) -> str:
     match = _CAST_VALUE.search(message)
-    if column == "time" and match is not None and not match.group(1).strip():
+    # An empty value: DuckDB quotes it as "" or, reading `time` as TIMESTAMP, names none.
+    if column == "time" and (match is None or not match.group(1).strip()):
         return "time: missing"
     return f"{column}: not {kinds.get(column, 'a valid value')}"
 

@@ -141,11 +141,13 @@ class _EventFile:
     def rejects_table(self) -> str:
         return f"rejects_{self.position}"
 
-    def read_csv(self) -> str:
-        """The read_csv call: every column typed by name, bad records set aside."""
-        columns = ", ".join(
-            f"{_literal(name)}: {_literal(_column_type(name))}" for name in self.names
-        )
+    def read_csv(self, *, time_type: str | None = None) -> str:
+        """The read_csv call: every column typed by name, bad records set aside. `time_type`
+        overrides the type `time` is read as (see `_reject_unreadable_times`)."""
+        types = {name: _column_type(name) for name in self.names}
+        if time_type is not None:
+            types["time"] = time_type
+        columns = ", ".join(f"{_literal(name)}: {_literal(kind)}" for name, kind in types.items())
         # force_not_null: an empty `time` reaches the cast as '' and fails it, so a record
         # without a time is rejected with its position like any other bad value.
         return (
@@ -253,7 +255,52 @@ def _stage(
         raise  # the machine's trouble, not the file's
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
+    if "time" in file.names:
+        return _reject_unreadable_times(connection, file, target, staging)
     return target
+
+
+def _reject_unreadable_times(
+    connection: duckdb.DuckDBPyConnection, file: _EventFile, staged: Path, staging: Path
+) -> Path:
+    """DuckDB 1.5's CSV reader turns a `time` it cannot read as TIMESTAMPTZ into NULL instead
+    of a rejected record (`force_not_null` makes an empty one '' so it is no exception). Such
+    rows leave the staged file, and the file is read again with `time` as TIMESTAMP, which
+    records them as rejects with their lines: the same texts fail both types, and the second
+    read's rejects are a superset of the first's. If the two disagree, the day fails rather
+    than lose a row without a word."""
+    nulls = connection.execute(
+        f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE time IS NULL"
+    ).fetchone()
+    if not nulls or not nulls[0]:
+        return staged
+    before = connection.execute(f"SELECT count(DISTINCT line) FROM {file.rejects_table}").fetchone()
+    connection.execute(f"DROP TABLE {file.rejects_table}")
+    connection.execute(f"DROP TABLE scans_{file.position}")
+    # Every column read (a COPY, not a count the optimizer would prune), so every error
+    # the first read recorded is recorded again.
+    probe = staging / f"file-{file.position}-times.parquet"
+    connection.execute(
+        f"COPY (SELECT * FROM {file.read_csv(time_type='TIMESTAMP')}) TO {_literal(str(probe))} "
+        f"(FORMAT parquet, COMPRESSION lz4_raw)"
+    )
+    probe.unlink()
+    _fail_if_rejects_overflowed(connection, file)
+    after = connection.execute(f"SELECT count(DISTINCT line) FROM {file.rejects_table}").fetchone()
+    newly_rejected = (after[0] if after else 0) - (before[0] if before else 0)
+    if newly_rejected != nulls[0]:
+        raise NormalizeError(
+            f"{file.label}: {nulls[0]:,} values of `time` cannot be read as timestamps, but "
+            f"{newly_rejected:,} records were found for them; the file needs a look"
+        )
+    kept = staging / f"file-{file.position}-timed.parquet"
+    connection.execute(
+        f"COPY (SELECT * FROM read_parquet({_literal(str(staged))}) WHERE time IS NOT NULL) "
+        f"TO {_literal(str(kept))} "
+        f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
+    )
+    staged.unlink()
+    return kept
 
 
 # The reader's errors in file order; a record's errors are adjacent. A sort, not a GROUP BY:

@@ -42,16 +42,34 @@ def list_owner_packages(client: ScarfClient, settings: PipelineSettings) -> list
     return sorted(packages, key=lambda package: package.uuid)
 
 
+def package_records(packages: Iterable[Package]) -> list[dict[str, Any]]:
+    """Packages as JSON-ready records, for a run's later steps (see `packages_from_records`)."""
+    return [{**dataclasses.asdict(p), "created_at": p.created_at.isoformat()} for p in packages]
+
+
+def packages_from_records(records: Iterable[Mapping[str, Any]]) -> list[Package]:
+    return [
+        Package(**{**record, "created_at": dt.datetime.fromisoformat(record["created_at"])})
+        for record in records
+    ]
+
+
 def fetch_dimensions(
-    client: ScarfClient, settings: PipelineSettings, refreshed_at: dt.datetime
+    client: ScarfClient,
+    settings: PipelineSettings,
+    refreshed_at: dt.datetime,
+    packages: list[Package] | None = None,
 ) -> DimensionSnapshot:
+    """The owner's snapshot; `packages` is the owner's package list if this run already has it
+    (each call to Scarf is billed), else it is listed here."""
     rows: dict[str, list[dict[str, Any]]] = {table: [] for table in DIMENSION_TABLES}
     if settings.owner_kind == "organization":
         rows["organizations"].append(_record(client.get_organization(settings.owner)))
         rows["organization_members"].extend(
             _records(client.list_organization_members(settings.owner))
         )
-    packages = list_owner_packages(client, settings)
+    if packages is None:
+        packages = list_owner_packages(client, settings)
     rows["packages"].extend(_records(packages))
     for package in packages:
         rows["package_permissions"].extend(
