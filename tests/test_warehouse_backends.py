@@ -322,3 +322,20 @@ def test_extensions_load_from_their_packages_never_downloaded() -> None:
             "SELECT extension_name FROM duckdb_extensions() WHERE loaded"
         ).fetchall()
         assert {("ducklake",), ("sqlite_scanner",)} <= set(loaded)
+
+
+def test_the_storage_resource_shows_a_postgres_dsn_only_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dagster as dg
+
+    from scarf_etl.defs.resources import ScarfStorageResource
+
+    monkeypatch.setenv("SCARF_WAREHOUSE", "ducklake:postgres:host=db password=hunter2 dbname=x")
+    resource = ScarfStorageResource.from_environment(os.environ)
+    assert isinstance(resource.warehouse_backend, dg.EnvVar)
+    assert "hunter2" not in repr(resource)
+    sqlite = {"SCARF_WAREHOUSE": "ducklake:sqlite:/srv/catalog.db"}
+    assert (
+        ScarfStorageResource.from_environment(sqlite).warehouse_backend == sqlite["SCARF_WAREHOUSE"]
+    )
