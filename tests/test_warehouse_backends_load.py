@@ -1,10 +1,13 @@
 """`scarf-etl load` end to end against the emulator on each warehouse backend: DuckLake on a
-SQLite catalog and on a Postgres catalog hold exactly the tables the embedded file holds, a
-re-run of the same days changes nothing, and status, summary and report read DuckLake too."""
+SQLite catalog (parquet in a folder) and on a Postgres catalog (parquet on an S3-compatible
+server on 127.0.0.1, moto) hold exactly the tables the embedded file holds, a re-run of the
+same days changes nothing, and status, summary and report read DuckLake too."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from scarf_etl.commands.status import status_command
 from scarf_etl.commands.summary import table_row_counts
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_TOKEN
-from scarf_etl.settings import WarehouseSpec
+from scarf_etl.settings import DuckLakeWarehouseSpec, WarehouseSpec
 from scarf_etl.store.warehouse import Warehouse
 from tests.pipeline_helpers import LOAD_TIME_COLUMNS
 from tests.test_load_command import RUN_TIMEOUT_SECONDS, create_instance, load_env, start_load
@@ -59,8 +62,32 @@ def load(emulator: EmulatorServer, folder: Path, spec: WarehouseSpec) -> str:
     return output
 
 
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A bucket `team-lake` on a moto server on 127.0.0.1; the AWS variables point at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="team-lake")
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
 def test_load_on_ducklake_matches_the_embedded_file(
-    emulator: EmulatorServer, tmp_path: Path, request: pytest.FixtureRequest
+    emulator: EmulatorServer, tmp_path: Path, request: pytest.FixtureRequest, s3_endpoint: str
 ) -> None:
     embedded = make_spec("embedded", tmp_path / "embedded" / "data", request)
     load(emulator, tmp_path / "embedded", embedded)
@@ -69,10 +96,19 @@ def test_load_on_ducklake_matches_the_embedded_file(
 
     for backend in ("ducklake-sqlite", "ducklake-postgres"):
         spec = make_spec(backend, tmp_path / backend / "lake", request)
+        if isinstance(spec, DuckLakeWarehouseSpec) and spec.catalog == "postgres":
+            spec = replace(spec, data_path="s3://team-lake/warehouse/")
         output = load(emulator, tmp_path / backend, spec)
         assert "password" not in output
         warehouse = Warehouse(spec)
         assert table_snapshot(warehouse) == expected, backend
+        if spec.data_path.startswith("s3://"):
+            import boto3
+
+            listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
+                Bucket="team-lake", Prefix="warehouse/scarf/package_events/"
+            )
+            assert listed.get("KeyCount", 0) > 0
         # A re-run of the same days replaces them: nothing doubled.
         load(emulator, tmp_path / backend, spec)
         assert table_snapshot(warehouse) == expected, f"{backend} after a re-run"
