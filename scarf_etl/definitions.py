@@ -6,6 +6,7 @@ import dagster as dg
 
 from scarf_etl.defs.analysis_assets import ANALYSIS_ASSETS
 from scarf_etl.defs.assets import ALL_ASSETS
+from scarf_etl.defs.maintenance import ducklake_maintenance, maintenance_job, maintenance_schedule
 from scarf_etl.defs.resources import default_resources
 from scarf_etl.defs.schedules import daily_job, daily_schedule
 from scarf_etl.defs.sensors import interrupted_runs_sensor
@@ -37,10 +38,10 @@ def step_executor(config: dict[str, bool]) -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    assets=[*ALL_ASSETS, *ANALYSIS_ASSETS],
+    assets=[*ALL_ASSETS, *ANALYSIS_ASSETS, ducklake_maintenance],
     executor=step_executor,
-    jobs=[daily_job],
-    schedules=[daily_schedule],
+    jobs=[daily_job, maintenance_job],
+    schedules=[daily_schedule, maintenance_schedule],
     sensors=[interrupted_runs_sensor],
     resources=default_resources(),
 )

@@ -7,8 +7,9 @@ reaches the client through a Dagster `EnvVar`, so it never sits in run config or
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -41,6 +42,73 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class EmbeddedWarehouseSpec:
+    """SCARF_WAREHOUSE unset or `duckdb`: one DuckDB file (SCARF_DUCKDB_PATH)."""
+
+    path: Path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class DuckLakeWarehouseSpec:
+    """SCARF_WAREHOUSE=ducklake:sqlite:PATH or ducklake:postgres:DSN, parquet at `data_path`
+    (a folder or s3://bucket/prefix, SCARF_DUCKLAKE_DATA_PATH)."""
+
+    catalog: Literal["sqlite", "postgres"]
+    target: str = field(repr=False)  # a DSN may hold a password: see describe()
+    data_path: str
+
+    def describe(self) -> str:
+        """The setting as it can be logged: a DSN's password replaced by ***."""
+        return f"ducklake:{self.catalog}:{redact_dsn(self.target)} (data {self.data_path})"
+
+
+WarehouseSpec = EmbeddedWarehouseSpec | DuckLakeWarehouseSpec
+WAREHOUSE_CATALOGS = ("sqlite", "postgres")
+
+
+def redact_dsn(dsn: str) -> str:
+    """A libpq DSN (key=value or URI) with its password replaced by ***."""
+    dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.I)
+    return re.sub(r"(\w+://[^:/@\s]*:)[^@\s]*@", r"\1***@", dsn)
+
+
+def warehouse_spec(environ: Mapping[str, str] | None = None) -> WarehouseSpec:
+    """The warehouse backend from SCARF_WAREHOUSE (and SCARF_DUCKLAKE_DATA_PATH)."""
+    env = os.environ if environ is None else environ
+    data_dir, duckdb_path = storage_paths(env)
+    text = env.get("SCARF_WAREHOUSE", "").strip()
+    if text in ("", "duckdb"):
+        return EmbeddedWarehouseSpec(duckdb_path)
+    kind, _, rest = text.partition(":")
+    catalog, _, target = rest.partition(":")
+    if kind != "ducklake" or catalog not in WAREHOUSE_CATALOGS or not target.strip():
+        raise SettingsError(
+            "SCARF_WAREHOUSE must be `duckdb` (the default), `ducklake:sqlite:PATH` or "
+            f"`ducklake:postgres:DSN`, not {redact_dsn(text)!r}."
+        )
+    data_path = env.get("SCARF_DUCKLAKE_DATA_PATH", "").strip()
+    if not data_path:
+        if "://" in str(env.get("SCARF_DATA_DIR", "")):
+            raise SettingsError(
+                "SCARF_DUCKLAKE_DATA_PATH is not set: with SCARF_DATA_DIR on object storage, "
+                "set it to the folder or s3://bucket/prefix where DuckLake writes its parquet."
+            )
+        data_path = str(data_dir / "ducklake")
+    if "://" not in data_path:
+        data_path = str(Path(data_path).resolve())
+    if not data_path.endswith("/"):
+        data_path += "/"
+    return DuckLakeWarehouseSpec(
+        catalog=cast(Literal["sqlite", "postgres"], catalog),
+        target=target.strip(),
+        data_path=data_path,
+    )
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     owner: str
     owner_kind: OwnerKind
@@ -58,6 +126,12 @@ class PipelineSettings:
     export_window_days: int = 31  # SCARF_EXPORT_WINDOW_DAYS: most days per event export request
     # SCARF_DATA_DIR when it is a URL (`s3://bucket/prefix`, no trailing slash), else None.
     data_url: str | None = None
+    # SCARF_WAREHOUSE: the embedded file at duckdb_path (None means that too) or DuckLake.
+    warehouse: WarehouseSpec | None = None
+
+    @property
+    def warehouse_spec(self) -> WarehouseSpec:
+        return self.warehouse or EmbeddedWarehouseSpec(self.duckdb_path)
 
 
 def apply_env_file(directory: Path) -> list[str]:
@@ -159,6 +233,7 @@ def _options(env: Mapping[str, str]) -> dict[str, Any]:
         allow_drop=_flag(env, "SCARF_ALLOW_DROP"),
         export_window_days=_days(env, "SCARF_EXPORT_WINDOW_DAYS", 31),
         data_url=data_location(env)[1],
+        warehouse=warehouse_spec(env),
     )
 
 

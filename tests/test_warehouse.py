@@ -15,12 +15,14 @@ import pytest
 from test_normalize import V2_HEADER, event, write_csv
 
 from scarf_etl.normalize import RawEventFile
+from scarf_etl.settings import WarehouseSpec
 from scarf_etl.store.lake import (
     build_events_partition,
     lake_partition_file,
     rejected_partition_file,
 )
 from scarf_etl.store.warehouse import DayFiles, Warehouse
+from tests.warehouse_backends import postgres_server, warehouse_spec  # noqa: F401
 
 DAY = date(2026, 11, 1)
 
@@ -43,10 +45,18 @@ def load_day(warehouse: Warehouse, data_dir: Path) -> int:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Warehouse:
-    created = Warehouse(tmp_path / "wh" / "warehouse.duckdb")
+def warehouse(warehouse_spec: WarehouseSpec) -> Warehouse:  # noqa: F811
+    """An empty warehouse on each backend in turn (embedded, DuckLake on SQLite and Postgres)."""
+    created = Warehouse(warehouse_spec)
     created.ensure_schema()
     created.ensure_schema()  # idempotent
+    return created
+
+
+@pytest.fixture
+def embedded_warehouse(tmp_path: Path) -> Warehouse:
+    created = Warehouse(tmp_path / "wh" / "warehouse.duckdb")
+    created.ensure_schema()
     return created
 
 
@@ -193,7 +203,8 @@ LOADER = textwrap.dedent(
 )
 
 
-def test_a_second_process_waits_for_the_lock(warehouse: Warehouse, tmp_path: Path) -> None:
+def test_a_second_process_waits_for_the_lock(embedded_warehouse: Warehouse, tmp_path: Path) -> None:
+    warehouse = embedded_warehouse  # DuckLake has no file lock: see test_warehouse_backends.py
     build_day(tmp_path, [event(), event(id="e2")])
     parquet = lake_partition_file(tmp_path, "package_events", DAY)
     args = [sys.executable, "-c", LOADER, str(warehouse.published_path), str(parquet)]

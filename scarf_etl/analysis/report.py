@@ -17,6 +17,7 @@ import duckdb
 
 from scarf_etl.analysis import charts
 from scarf_etl.analysis.views import ANALYSIS_VIEWS
+from scarf_etl.store.warehouse import Warehouse, open_warehouse
 
 TOP_ROWS: Final = 15
 MAX_SERIES: Final = 8  # lines per chart: the packages with most downloads
@@ -130,7 +131,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _check_views(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _source_name(warehouse: Warehouse) -> str:
+    """The file's name, or the DuckLake setting (no password) the report was built from."""
+    try:
+        return warehouse.published_path.name
+    except TypeError:
+        return warehouse.describe()
+
+
+def _check_views(connection: duckdb.DuckDBPyConnection, path: str) -> None:
     present = {
         str(row[0])
         for row in _rows(
@@ -316,25 +325,31 @@ def _sections(connection: duckdb.DuckDBPyConnection, span: _Range) -> tuple[list
 
 
 def build_report(
-    warehouse_path: Path, out: Path, first: dt.date | None = None, last: dt.date | None = None
+    warehouse_target: Warehouse | Path,
+    out: Path,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
 ) -> ReportResult:
-    """Write the HTML report of `warehouse_path` (the published file, opened read-only) for the
-    days `first..last` (either may be None: open-ended) to `out`, atomically.
+    """Write the HTML report of the warehouse (what its readers see: the published file or
+    DuckLake's last snapshot) for the days `first..last` (either may be None: open-ended) to
+    `out`, atomically. A path means the embedded DuckDB file there.
 
     Raises ReportError when the file is missing or predates the analysis views, ValueError for
     a range that ends before it starts.
     """
     if first and last and last < first:
         raise ValueError(f"--to {last} is before --from {first}")
-    if not warehouse_path.exists():
+    warehouse = open_warehouse(warehouse_target)
+    if not warehouse.exists():
         raise ReportError(
-            f"no warehouse at {warehouse_path}: load data first (`scarf-etl load --from D --to D`)"
-            " or point SCARF_DUCKDB_PATH / SCARF_DATA_DIR at yours."
+            f"no warehouse at {warehouse.describe()}: load data first "
+            "(`scarf-etl load --from D --to D`) or point SCARF_WAREHOUSE / SCARF_DUCKDB_PATH / "
+            "SCARF_DATA_DIR at yours."
         )
     started = time.perf_counter()
     span = _Range(first, last)
-    with duckdb.connect(str(warehouse_path), read_only=True) as connection:
-        _check_views(connection, warehouse_path)
+    with warehouse.reader() as connection:
+        _check_views(connection, warehouse.describe())
         owners = [
             str(r[0])
             for r in _rows(connection, "SELECT DISTINCT owner FROM scarf.package_events ORDER BY 1")
@@ -349,7 +364,7 @@ def build_report(
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1>"
         f'<p class="note">{escape(span.describe())} (weekly figures: weeks starting Monday that '
-        f"overlap it); generated {escape(generated)} from {escape(warehouse_path.name)}.</p>"
+        f"overlap it); generated {escape(generated)} from {escape(_source_name(warehouse))}.</p>"
         + "".join(sections)
         + "</body></html>\n"
     )

@@ -9,16 +9,17 @@ from pathlib import Path
 
 from scarf_etl.analysis.report import build_report
 from scarf_etl.settings import apply_env_file, load_settings
+from scarf_etl.store.warehouse import Warehouse
 
 
-def published_warehouse_path() -> Path:
-    """The warehouse users open, from SCARF_DUCKDB_PATH / SCARF_DATA_DIR (and ./.env). The
-    report reads the owner from the data, so SCARF_OWNER need not be set for it."""
+def published_warehouse() -> Warehouse:
+    """The warehouse users read, from SCARF_WAREHOUSE / SCARF_DUCKDB_PATH / SCARF_DATA_DIR (and
+    ./.env). The report reads the owner from the data, so SCARF_OWNER need not be set for it."""
     apply_env_file(Path.cwd())
     environ = dict(os.environ)
     if not environ.get("SCARF_OWNER", "").strip():
         environ["SCARF_OWNER"] = "-"
-    return load_settings(environ).duckdb_path
+    return Warehouse(load_settings(environ).warehouse_spec)
 
 
 def report_command(
@@ -28,10 +29,11 @@ def report_command(
     warehouse: Path | None = None,
     report: Callable[[str], None] = print,
 ) -> int:
-    path = warehouse or published_warehouse_path()
-    result = build_report(path, out, first, last)
+    source = Warehouse(warehouse) if warehouse else published_warehouse()
+    result = build_report(source, out, first, last)
     report(
-        f"wrote {result.path} ({result.bytes:,} bytes, {result.charts} charts) from {path} "
+        f"wrote {result.path} ({result.bytes:,} bytes, {result.charts} charts) from "
+        f"{source.describe()} "
         f"in {result.seconds:.2f}s"
     )
     return 0

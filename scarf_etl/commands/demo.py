@@ -20,6 +20,7 @@ from scarf_etl.commands.summary import format_table, run_example_queries, table_
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
 from scarf_etl.settings import load_settings
+from scarf_etl.store.warehouse import Warehouse
 
 DEMO_DAYS = 7
 DEMO_EVENTS_PER_DAY = 200  # `make demo-ui` serves the same volume: UI re-runs give the same rows
@@ -95,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         succeeded = load_in_child(env, first, yesterday)
     if not succeeded:
         return 1
-    print(f"\nrows per table in {settings.duckdb_path}:")
-    print(format_table(["table", "rows"], table_row_counts(settings.duckdb_path)))
+    warehouse = Warehouse(settings.warehouse_spec)
+    print(f"\nrows per table in {warehouse.describe()}:")
+    print(format_table(["table", "rows"], table_row_counts(warehouse)))
     print()
-    print(run_example_queries(settings.duckdb_path))
+    print(run_example_queries(warehouse))
     print(
         f"""
 demo finished in {time.monotonic() - started:.1f}s.

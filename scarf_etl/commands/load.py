@@ -12,8 +12,9 @@ from scarf_etl.commands.preflight import check_access, check_range, check_token_
 from scarf_etl.commands.runs import RunOutcome, run_days
 from scarf_etl.commands.status import status_command
 from scarf_etl.commands.summary import format_table, table_row_counts
-from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings, storage_paths
+from scarf_etl.settings import PipelineSettings, apply_env_file, load_settings, warehouse_spec
 from scarf_etl.store.raw import RawDataMissingError, read_raw_day
+from scarf_etl.store.warehouse import Warehouse
 
 Executor = Literal["auto", "in-process", "multiprocess"]
 # `auto` runs the steps in the load's own process unless a day may be big: a day's events are
@@ -43,9 +44,10 @@ def load_command(
         instance, first, last, report=report, allow_drop=allow_drop, in_process=in_process
     )
     report(describe_outcome(outcome))
-    counts = table_row_counts(settings.duckdb_path)
+    warehouse = Warehouse(settings.warehouse_spec)
+    counts = table_row_counts(warehouse)
     if counts:
-        report(f"\nwarehouse {settings.duckdb_path}:\n{format_table(['table', 'rows'], counts)}")
+        report(f"\nwarehouse {warehouse.describe()}:\n{format_table(['table', 'rows'], counts)}")
     return 0 if outcome.success else 1
 
 
@@ -92,7 +94,7 @@ def check_command(
 def status(report: Callable[[str], None] = print) -> int:
     """`scarf-etl status` on the configured warehouse."""
     apply_env_file(Path.cwd())
-    return status_command(storage_paths()[1], report)
+    return status_command(Warehouse(warehouse_spec()), report)
 
 
 def describe_outcome(outcome: RunOutcome) -> str:

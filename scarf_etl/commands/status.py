@@ -19,6 +19,7 @@ import duckdb
 from scarf_etl.commands.instance import DEFAULT_DAGSTER_HOME
 from scarf_etl.commands.summary import format_table
 from scarf_etl.schemas import PARTITIONED_TABLES
+from scarf_etl.store.warehouse import Warehouse, open_warehouse
 
 # Listed per table in full up to this many; beyond it, ranges are folded.
 MAX_DAYS_LISTED = 20
@@ -50,10 +51,10 @@ class TableStatus:
         return [day for day in days if day not in have]
 
 
-def table_statuses(warehouse: Path) -> list[TableStatus]:
-    """Per partitioned table, from the published file (read-only)."""
+def table_statuses(warehouse: Warehouse | Path) -> list[TableStatus]:
+    """Per partitioned table, from what readers see (read-only)."""
     statuses = {table: TableStatus(table) for table in PARTITIONED_TABLES}
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
+    with open_warehouse(warehouse).reader() as connection:
         rows = connection.execute(
             "SELECT table_name, day, sum(rows), sum(rejected) FROM scarf.loaded_days "
             "GROUP BY ALL ORDER BY table_name, day"
@@ -106,16 +107,20 @@ def last_run_line() -> str:
         return f"last run: {run.run_id} {run.status.value}{days}, {stamp}"
 
 
-def status_command(warehouse: Path, report: Callable[[str], None] = print) -> int:
+def status_command(target: Warehouse | Path, report: Callable[[str], None] = print) -> int:
+    warehouse = open_warehouse(target)
     if not warehouse.exists():
-        report(f"no warehouse at {warehouse} yet: run `scarf-etl load --from D --to D` first.")
+        report(
+            f"no warehouse at {warehouse.describe()} yet: "
+            "run `scarf-etl load --from D --to D` first."
+        )
         report(last_run_line())
         return 0
     try:
         statuses = table_statuses(warehouse)
     except duckdb.CatalogException:
         report(
-            f"{warehouse} predates scarf.loaded_days: the next load adds it (run any "
+            f"{warehouse.describe()} predates scarf.loaded_days: the next load adds it (run any "
             "`scarf-etl load`); until then status cannot tell empty days from missing ones."
         )
         report(last_run_line())
@@ -133,7 +138,7 @@ def status_command(warehouse: Path, report: Callable[[str], None] = print) -> in
         )
         for s in statuses
     ]
-    report(f"warehouse {warehouse}")
+    report(f"warehouse {warehouse.describe()}")
     headers = ["table", "first", "last", "days", "missing", "empty", "rows", "rejected"]
     report(format_table(headers, rows))
     for s in statuses:

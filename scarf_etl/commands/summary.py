@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
+from scarf_etl.store.warehouse import Warehouse, open_warehouse
 
 EXAMPLE_QUERIES: dict[str, str] = {
     "Downloads per package per day": """
@@ -24,11 +24,12 @@ EXAMPLE_QUERIES: dict[str, str] = {
 }
 
 
-def table_row_counts(duckdb_path: Path) -> list[tuple[str, int]]:
+def table_row_counts(target: Warehouse | Path) -> list[tuple[str, int]]:
     """Rows per base table of schema `scarf`, read-only (safe beside a running load)."""
-    if not duckdb_path.exists():
+    warehouse = open_warehouse(target)
+    if not warehouse.exists():
         return []
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+    with warehouse.reader() as connection:
         tables = connection.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = 'scarf' AND table_type = 'BASE TABLE' ORDER BY table_name"
@@ -47,9 +48,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def run_example_queries(duckdb_path: Path) -> str:
+def run_example_queries(target: Warehouse | Path) -> str:
     parts: list[str] = []
-    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+    with open_warehouse(target).reader() as connection:
         for title, sql in EXAMPLE_QUERIES.items():
             cursor = connection.execute(sql)
             headers = [column[0] for column in cursor.description or []]

@@ -10,8 +10,9 @@ the whole warehouse, whatever its window.
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
-from scarf_etl.analysis.agents_table import refresh_user_agents
+from scarf_etl.analysis.agents_table import AgentRefresh, refresh_user_agents
 from scarf_etl.analysis.report import build_report
 from scarf_etl.analysis.views import ANALYSIS_VIEWS, USER_AGENTS_TABLE, ensure_analysis_schema
 from scarf_etl.defs.assets import (
@@ -62,9 +63,12 @@ def user_agents(
 ) -> dg.MaterializeResult:
     warehouse = scarf_storage.warehouse(report=context.log.info)
     warehouse.ensure_schema()
-    with warehouse.transaction() as connection:
+
+    def refresh_agents(connection: duckdb.DuckDBPyConnection) -> AgentRefresh:
         ensure_analysis_schema(connection)
-        refresh = refresh_user_agents(connection)
+        return refresh_user_agents(connection)
+
+    refresh = warehouse.write(refresh_agents)  # retried if another DuckLake writer commits first
     publish_seconds = warehouse.publish()
     context.log.info(
         f"scarf.user_agents: {refresh.parsed} new agent(s) parsed in "
@@ -102,8 +106,7 @@ def analysis_views(
 ) -> Iterator[dg.MaterializeResult]:
     warehouse = scarf_storage.warehouse(report=context.log.info)
     warehouse.ensure_schema()
-    with warehouse.transaction() as connection:
-        ensure_analysis_schema(connection)
+    warehouse.write(ensure_analysis_schema)
     publish_seconds = warehouse.publish()
     context.log.info(f"analysis views created; published in {publish_seconds:.2f}s")
     for view in ANALYSIS_VIEWS:
@@ -131,7 +134,7 @@ def report(
 ) -> dg.MaterializeResult:
     settings = scarf_storage.settings()
     # The file users open, read-only: what the report shows is what they see.
-    result = build_report(settings.duckdb_path, settings.data_dir / REPORT_FILE_NAME)
+    result = build_report(scarf_storage.warehouse(), settings.data_dir / REPORT_FILE_NAME)
     context.log.info(
         f"report written to {result.path} ({result.bytes:,} bytes, {result.charts} charts) "
         f"in {result.seconds:.2f}s"

@@ -379,13 +379,13 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         else:
             results.append(checks.totals_match_events(warehouse, days, settings.owner))
         publish_seconds = warehouse.publish()
-        context.log.info(f"published {settings.duckdb_path} in {publish_seconds:.2f}s")
+        context.log.info(f"published {warehouse.describe()} in {publish_seconds:.2f}s")
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
                 "rows_loaded_in_window": loaded,
                 "table": f"scarf.{export.name}",
-                "warehouse": str(settings.duckdb_path),
+                "warehouse": warehouse.describe(),
                 "publish_seconds": round(publish_seconds, 3),
             },
             check_results=results,
@@ -457,7 +457,7 @@ def scarf_dimensions(
     # Published before the results are reported, so what the UI calls materialized is what
     # users see in the file they open.
     publish_seconds = warehouse.publish()
-    context.log.info(f"published {settings.duckdb_path} in {publish_seconds:.2f}s")
+    context.log.info(f"published {warehouse.describe()} in {publish_seconds:.2f}s")
     for table, rows in counts.items():
         context.log.info(f"scarf.{table}: {rows} rows")
         yield dg.MaterializeResult(

@@ -103,6 +103,16 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
     # How long a warehouse step waits for another process's DuckDB lock before failing; the
     # `scarf_warehouse` pool normally means it never waits at all.
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
+    # The warehouse backend. A Postgres DSN may hold a password: from the environment it is an
+    # EnvVar, resolved at launch, so the UI and run config show only the variable's name.
+    warehouse_backend: str = pydantic.Field(
+        "",
+        description="SCARF_WAREHOUSE: empty or `duckdb` (the embedded file), "
+        "`ducklake:sqlite:PATH` or `ducklake:postgres:DSN`",
+    )
+    ducklake_data_path: str = pydantic.Field(
+        "", description="SCARF_DUCKLAKE_DATA_PATH; empty means ducklake/ in the data folder"
+    )
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> ScarfStorageResource:
@@ -121,6 +131,8 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
             export_window_days=options.export_window_days,
             max_day_drop=options.max_day_drop,
             allow_drop=options.allow_drop,
+            warehouse_backend=_warehouse_backend(env),
+            ducklake_data_path=env.get("SCARF_DUCKLAKE_DATA_PATH", "").strip(),
         )
 
     def settings(self) -> PipelineSettings:
@@ -137,6 +149,8 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
                 "SCARF_EXPORT_WINDOW_DAYS": str(self.export_window_days),
                 "SCARF_MAX_DAY_DROP": str(self.max_day_drop),
                 "SCARF_ALLOW_DROP": "1" if self.allow_drop else "0",
+                "SCARF_WAREHOUSE": self.warehouse_backend,
+                "SCARF_DUCKLAKE_DATA_PATH": self.ducklake_data_path,
             }
         )
 
@@ -147,10 +161,24 @@ class ScarfStorageResource(dg.ConfigurableResource[Any]):
         return DropGuard(max_drop=settings.max_day_drop, allow_drop=allowed)
 
     def warehouse(self, report: Callable[[str], None] | None = None) -> Warehouse:
-        """The warehouse; `report` receives a line every 15 s while a step waits for it."""
+        """The warehouse SCARF_WAREHOUSE selects; `report` receives a line every 15 s while a
+        step waits for the embedded file, and one per commit retried on DuckLake."""
         return Warehouse(
-            self.settings().duckdb_path, lock_wait_seconds=self.lock_wait_seconds, report=report
+            self.settings().warehouse_spec,
+            lock_wait_seconds=self.lock_wait_seconds,
+            report=report,
         )
+
+
+def _warehouse_backend(env: Mapping[str, str]) -> Any:
+    """SCARF_WAREHOUSE as a field value: an EnvVar when it may hold a password and is the
+    process's own variable (resolved at launch), else the text."""
+    value = env.get("SCARF_WAREHOUSE", "").strip()
+    if value.startswith("ducklake:postgres:") and os.environ.get("SCARF_WAREHOUSE") == (
+        env.get("SCARF_WAREHOUSE")
+    ):
+        return dg.EnvVar("SCARF_WAREHOUSE")
+    return value
 
 
 def default_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:

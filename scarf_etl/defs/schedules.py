@@ -18,7 +18,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 daily_job = dg.define_asset_job(
     name=DAILY_JOB_NAME,
-    selection=dg.AssetSelection.all(),
+    # Maintenance (DuckLake small files) runs on its own weekly schedule, not per day.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     description="Every scarf-etl asset for a range of days, in one run.",
 )
 

@@ -1,37 +1,48 @@
-"""The DuckDB warehouse (schema `scarf`): schema creation, day loads, dimension refreshes, the
-queries the asset checks need, and publishing the file users open.
+"""The warehouse (schema `scarf`): schema creation, day loads, dimension refreshes, the queries
+the asset checks need, and read connections for the report, status and summary.
 
-DuckDB lets a file have one writing process or many readers, never both, and users keep the
-warehouse open in notebooks, BI tools and the DuckDB CLI. So the pipeline never writes the file
-users open ("published"): it writes a private build file beside it and, after each step,
-publishes a copy of it by atomic rename ("copy, update, swap"). A reader that holds the
-published file keeps its (now unlinked) copy and keeps working; a new connection sees the new
-data. Only scarf-etl's own steps open the build file, one at a time (Dagster's pool); a step
-that still finds it locked waits, bounded, and says so every 15 s.
+One interface, two backends (SCARF_WAREHOUSE): the embedded DuckDB file (store/embedded.py: a
+private build file published by "copy, update, swap") or DuckLake (store/ducklake.py: a SQLite
+or Postgres catalog with snapshot isolation). The SQL here and in store/sql/ is the same for
+both. Every write is one transaction; one a concurrent DuckLake writer got in ahead of is
+retried with backoff (bounded, and said so), since both runs' days must land.
 
-Every call opens its own connection and closes it before returning, so no process keeps the
-build file locked between steps.
+Every call opens its own connection and closes it before returning.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import random
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import duckdb
 import polars as pl
 
 from scarf_etl.datasets import dataset
 from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, PARTITIONED_TABLES
+from scarf_etl.settings import DuckLakeWarehouseSpec, EmbeddedWarehouseSpec, WarehouseSpec
+from scarf_etl.store.embedded import (
+    LOCK_WAIT_SECONDS,
+    WAIT_REPORT_INTERVAL_SECONDS,
+    EmbeddedBackend,
+    WarehouseLockedError,
+    build_path_for,
+)
+
+__all__ = [
+    "DayFiles",
+    "Warehouse",
+    "WarehouseCommitError",
+    "WarehouseLockedError",
+    "build_path_for",
+]
 
 SCHEMA: Final = "scarf"
 REJECTED_TABLE: Final = "rejected_rows"
@@ -39,20 +50,17 @@ LOADED_DAYS_TABLE: Final = "loaded_days"
 # Version 1: event_id PRIMARY KEY (2026-11). Version 2: no key, loaded_days, v3 aggregates
 # columns. ensure_schema() brings any older file to this version.
 SCHEMA_VERSION: Final = 2
-# How long a call waits for another process to release the file before giving up.
-LOCK_WAIT_SECONDS: Final = 120.0
-LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
-# A wait longer than this prints a line saying what it waits for, and again after each interval.
-WAIT_REPORT_INTERVAL_SECONDS: Final = 15.0
-BUILD_SUFFIX: Final = ".build"
-PUBLISH_TMP_INFIX: Final = ".publish-"
-# A day's load runs in the same process as its normalization; without a cap DuckDB sizes its
-# buffer pool from the machine's RAM and a 2M-event insert peaks near 0.9 GB. Beyond the cap it
-# spills to a temp directory next to the file, so this bounds memory, not what can be loaded.
-MEMORY_LIMIT: Final = "256MB"
+# A write another DuckLake writer got in ahead of is tried again, this many times in all, after
+# a jittered exponential backoff: 0.25 s, 0.5 s, 1 s ... capped at 15 s (2 to 4 minutes in all:
+# a SQLite catalog stays locked while another load commits a big day).
+COMMIT_ATTEMPTS: Final = 20
+COMMIT_BACKOFF_INITIAL_SECONDS: Final = 0.25
+COMMIT_BACKOFF_MAX_SECONDS: Final = 15.0
 _CREATE_TABLES: Final = "create_tables.sql"
 _CREATE_EVENT_TABLE: Final = "create_event_table.sql"
 _CREATE_VIEWS: Final = "create_views.sql"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,27 +72,26 @@ class DayFiles:
     rejected: Path | None = None
 
 
-class WarehouseLockedError(RuntimeError):
-    """Another process held the DuckDB file for longer than the lock wait."""
+def open_warehouse(target: Warehouse | Path | WarehouseSpec) -> Warehouse:
+    """`target` as a Warehouse: readers accept a Warehouse, a DuckDB file's path or a spec."""
+    return target if isinstance(target, Warehouse) else Warehouse(target)
 
 
-def build_path_for(published: Path) -> Path:
-    """The private file the pipeline writes: a hidden sibling, so publishing is a same-folder
-    rename. data/warehouse.duckdb -> data/.warehouse.duckdb.build"""
-    return published.with_name(f".{published.name}{BUILD_SUFFIX}")
+class WarehouseCommitError(RuntimeError):
+    """A write kept losing to concurrent DuckLake writers for all its attempts."""
 
 
-def _fsync_directory(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+class WarehouseBackend(Protocol):
+    """Where the warehouse lives: connections for the pipeline and for readers."""
+
+    def describe(self) -> str: ...
+    def exists(self) -> bool: ...
+    def connect(
+        self, *, read_only: bool = False
+    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def publish(self) -> float: ...
+    def is_commit_conflict(self, error: duckdb.Error) -> bool: ...
 
 
 def _sql(name: str) -> str:
@@ -95,116 +102,86 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _is_lock_error(error: duckdb.Error) -> bool:
-    return "lock" in str(error).lower()
+def _backend_for(
+    target: Path | WarehouseSpec,
+    lock_wait_seconds: float,
+    report: Callable[[str], None] | None,
+    wait_report_interval: float,
+) -> WarehouseBackend:
+    if isinstance(target, DuckLakeWarehouseSpec):
+        from scarf_etl.store.ducklake import DuckLakeBackend  # needs the `team` extra's packages
+
+        return DuckLakeBackend(target)
+    path = target.path if isinstance(target, EmbeddedWarehouseSpec) else target
+    return EmbeddedBackend(
+        path,
+        lock_wait_seconds=lock_wait_seconds,
+        report=report,
+        wait_report_interval=wait_report_interval,
+    )
 
 
 class Warehouse:
-    """The warehouse users open at `published_path`, built in `build_path`. Table names only
-    ever come from the closed sets in schemas.py; values are bound as parameters.
+    """The warehouse at `target`: a DuckDB file's path (or its spec) or a DuckLake spec. Table
+    names only ever come from the closed sets in schemas.py; values are bound as parameters.
 
-    Reads and writes go to the build file; `publish()` makes them visible at `published_path`.
+    The pipeline's reads and writes go through `connect`; users' reads through `reader()`;
+    `publish()` makes the pipeline's writes visible to new readers (a no-op on DuckLake).
     """
 
     def __init__(
         self,
-        published_path: Path,
+        target: Path | WarehouseSpec,
         *,
         lock_wait_seconds: float = LOCK_WAIT_SECONDS,
         report: Callable[[str], None] | None = None,
         wait_report_interval: float = WAIT_REPORT_INTERVAL_SECONDS,
+        commit_attempts: int = COMMIT_ATTEMPTS,
     ) -> None:
-        self.published_path = published_path
-        self.build_path = build_path_for(published_path)
-        self.lock_wait_seconds = lock_wait_seconds
-        self.wait_report_interval = wait_report_interval
+        self.backend = _backend_for(target, lock_wait_seconds, report, wait_report_interval)
+        self.commit_attempts = commit_attempts
         self._report = report or (lambda message: None)
+        self.commit_retries = 0  # conflicts retried by this object, for benchmarks and tests
 
     def __repr__(self) -> str:
-        return f"Warehouse({str(self.published_path)!r})"
+        return f"Warehouse({self.backend.describe()!r})"
 
-    def _adopt_published(self) -> None:
-        """A warehouse from before the build file existed (or a build file lost): start the
-        build from the published copy, so history is kept."""
-        if self.build_path.exists() or not self.published_path.exists():
-            return
-        temporary = self.build_path.with_name(f"{self.build_path.name}.adopt-{uuid.uuid4().hex}")
-        try:
-            shutil.copyfile(self.published_path, temporary)
-            os.replace(temporary, self.build_path)
-        finally:
-            temporary.unlink(missing_ok=True)
+    def describe(self) -> str:
+        """Where the warehouse is, fit for a log line (no password)."""
+        return self.backend.describe()
+
+    def exists(self) -> bool:
+        """Whether there is anything to read yet."""
+        return self.backend.exists()
+
+    @property
+    def published_path(self) -> Path:
+        """The embedded file users open (TypeError on DuckLake)."""
+        return self._embedded().published_path
+
+    @property
+    def build_path(self) -> Path:
+        """The embedded backend's private build file (TypeError on DuckLake)."""
+        return self._embedded().build_path
+
+    def _embedded(self) -> EmbeddedBackend:
+        if not isinstance(self.backend, EmbeddedBackend):
+            raise TypeError(f"{self.describe()} is not an embedded DuckDB file")
+        return self.backend
 
     def publish(self) -> float:
-        """Make the build visible at `published_path`: checkpoint, copy, atomic rename.
+        """Make the pipeline's writes visible to new readers; returns the seconds it took."""
+        return self.backend.publish()
 
-        Returns the seconds it took. Readers holding the old file keep it until they close it.
-        """
-        started = time.monotonic()
-        with self._connect() as connection:
-            connection.execute("CHECKPOINT")  # everything in the main file, the WAL emptied
-        folder = self.published_path.parent
-        for leftover in folder.glob(f".{self.published_path.name}{PUBLISH_TMP_INFIX}*"):
-            leftover.unlink(missing_ok=True)  # a crash mid-publish
-        temporary = folder / (
-            f".{self.published_path.name}{PUBLISH_TMP_INFIX}{uuid.uuid4().hex}.tmp"
-        )
-        try:
-            shutil.copyfile(self.build_path, temporary)
-            with open(temporary, "rb+") as copied:
-                os.fsync(copied.fileno())
-            os.replace(temporary, self.published_path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        _fsync_directory(folder)
-        return time.monotonic() - started
+    def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only connection to what users see (the published file, or DuckLake's last
+        snapshot), with `scarf.<table>` resolving; closed on exit. Never blocks a load."""
+        return self.backend.reader()
 
-    @contextmanager
-    def _connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh connection, closed on exit; waits while another process holds the file.
-
-        Raises WarehouseLockedError when the file stays locked past the lock wait.
-        """
-        if not read_only:
-            self.build_path.parent.mkdir(parents=True, exist_ok=True)
-            self._adopt_published()
-        started = time.monotonic()
-        deadline = started + self.lock_wait_seconds
-        next_report = started + self.wait_report_interval
-        while True:
-            try:
-                connection = duckdb.connect(
-                    str(self.build_path),
-                    read_only=read_only,
-                    config={"memory_limit": MEMORY_LIMIT},
-                )
-                break
-            except duckdb.IOException as error:
-                if not _is_lock_error(error):
-                    raise
-                now = time.monotonic()
-                if now >= deadline:
-                    raise WarehouseLockedError(
-                        f"{self.build_path} stayed locked by another process for "
-                        f"{self.lock_wait_seconds:.0f} s. Only scarf-etl writes this file: "
-                        "another load is still running (or hung). Wait for it to finish, or "
-                        f"stop it. ({error})"
-                    ) from error
-                if now >= next_report:
-                    self._report(
-                        f"waiting for {self.build_path.name}: another process is writing it "
-                        f"({now - started:.0f} s so far, giving up after "
-                        f"{self.lock_wait_seconds:.0f} s)"
-                    )
-                    next_report = now + self.wait_report_interval
-                time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
-        try:
-            # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
-            # it is a session setting, not accepted at connect time.
-            connection.execute("SET enable_progress_bar = false")
-            yield connection
-        finally:
-            connection.close()
+    def _connect(
+        self, *, read_only: bool = False
+    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self.backend.connect(read_only=read_only)
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -219,13 +196,46 @@ class Warehouse:
             connection.commit()
 
     def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A connection to the build file inside one transaction, committed on success and
-        rolled back on error: for steps that keep their own tables and views (analysis/)."""
+        """A connection inside one transaction, committed on success and rolled back on error
+        (not retried: prefer `write` where a concurrent DuckLake writer is possible)."""
         return self._transaction()
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one transaction and commit; on a commit conflict with another writer,
+        roll back, wait (jittered exponential backoff, with a line saying so) and run it again.
+
+        Raises WarehouseCommitError after `commit_attempts` conflicts; other errors at once.
+        """
+        delay = COMMIT_BACKOFF_INITIAL_SECONDS
+        for attempt in range(1, self.commit_attempts + 1):
+            try:
+                with self._transaction() as connection:
+                    return work(connection)
+            except duckdb.Error as error:
+                if not self.backend.is_commit_conflict(error):
+                    raise
+                if attempt == self.commit_attempts:
+                    raise WarehouseCommitError(
+                        f"{self.describe()}: the commit conflicted with other writers "
+                        f"{attempt} times in a row; giving up. Another load is writing the "
+                        "same tables heavily: run this one again when it has finished. "
+                        f"({str(error).splitlines()[-1]})"
+                    ) from error
+                self.commit_retries += 1
+                wait = min(delay, COMMIT_BACKOFF_MAX_SECONDS) * random.uniform(0.5, 1.0)
+                self._report(
+                    f"warehouse commit conflicted with another writer (attempt {attempt} of "
+                    f"{self.commit_attempts}); retrying in {wait:.2f}s: "
+                    f"{str(error).splitlines()[-1]}"
+                )
+                time.sleep(wait)
+                delay *= 2
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def ensure_schema(self) -> None:
         """Create the schema, tables and views that do not exist yet (idempotent)."""
-        with self._transaction() as connection:
+
+        def work(connection: duckdb.DuckDBPyConnection) -> None:
             connection.execute(_sql(_CREATE_TABLES))
             for table in EVENT_TABLES:  # a closed set: safe to format into the statement
                 connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{table}"))
@@ -238,6 +248,8 @@ class Warehouse:
                 connection.execute(
                     f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (?)", [SCHEMA_VERSION]
                 )
+
+        self.write(work)
 
     def schema_version(self) -> int | None:
         """The build file's schema version (None before ensure_schema ran)."""
@@ -321,7 +333,8 @@ class Warehouse:
         dates = [d.day for d in days]
         # Days may carry different unknown columns: union them by name.
         read = "read_parquet(?, hive_partitioning = false, union_by_name = true)"
-        with self._transaction() as connection:
+
+        def work(connection: duckdb.DuckDBPyConnection) -> dict[date, int]:
             # Table row order means nothing here; keeping it would buffer the whole insert.
             connection.execute("SET preserve_insertion_order = false")
             self._add_missing_columns(connection, table, f"SELECT * FROM {read}", [files])
@@ -383,7 +396,9 @@ class Warehouse:
                 "(table_name, day, owner, rows, rejected) VALUES (?, ?, ?, ?, ?)",
                 [[table, day, owner, rows[day], rejected[day]] for day in dates],
             )
-        return rows
+            return rows
+
+        return self.write(work)
 
     @staticmethod
     def _counts_by_day(
@@ -416,7 +431,8 @@ class Warehouse:
             raise ValueError(f"{table}: the frame holds rows of other owners than {owner!r}")
         if "owner" not in frame.columns:
             frame = frame.with_columns(pl.lit(owner).alias("owner"))
-        with self._transaction() as connection:
+
+        def work(connection: duckdb.DuckDBPyConnection) -> int:
             connection.register("incoming", frame.to_arrow())
             connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} AS SELECT * FROM incoming LIMIT 0"
@@ -426,12 +442,24 @@ class Warehouse:
             inserted = connection.execute(
                 f"INSERT INTO {SCHEMA}.{table} BY NAME SELECT * FROM incoming"
             ).fetchone()
-        return int(inserted[0]) if inserted else 0
+            return int(inserted[0]) if inserted else 0
+
+        return self.write(work)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        """Run a read-only query and return all rows."""
-        with self._connect(read_only=True) as connection:
-            return [tuple(row) for row in connection.execute(sql, list(params)).fetchall()]
+        """Run a read-only query on the pipeline's copy and return all rows."""
+        delay = COMMIT_BACKOFF_INITIAL_SECONDS
+        for attempt in range(1, self.commit_attempts + 1):
+            try:
+                with self._connect(read_only=True) as connection:
+                    return [tuple(row) for row in connection.execute(sql, list(params)).fetchall()]
+            except duckdb.Error as error:
+                # A SQLite catalog can be briefly locked by a writer's commit.
+                if not self.backend.is_commit_conflict(error) or attempt == self.commit_attempts:
+                    raise
+                time.sleep(min(delay, COMMIT_BACKOFF_MAX_SECONDS) * random.uniform(0.5, 1.0))
+                delay *= 2
+        raise AssertionError("unreachable")
 
     def _event_table(self, table: str) -> str:
         if table not in EVENT_TABLES:

@@ -1,0 +1,186 @@
+"""The embedded warehouse backend: one DuckDB file ("copy, update, swap").
+
+DuckDB lets a file have one writing process or many readers, never both, and users keep the
+warehouse open in notebooks, BI tools and the DuckDB CLI. So the pipeline never writes the file
+users open ("published"): it writes a private build file beside it and, after each step,
+publishes a copy of it by atomic rename. A reader that holds the published file keeps its (now
+unlinked) copy and keeps working; a new connection sees the new data. Only scarf-etl's own steps
+open the build file, one at a time (Dagster's pool); a step that still finds it locked waits,
+bounded, and says so every 15 s.
+
+Every connection is closed before its call returns, so no process keeps the build file locked
+between steps.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+# How long a call waits for another process to release the file before giving up.
+LOCK_WAIT_SECONDS: Final = 120.0
+LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
+# A wait longer than this prints a line saying what it waits for, and again after each interval.
+WAIT_REPORT_INTERVAL_SECONDS: Final = 15.0
+BUILD_SUFFIX: Final = ".build"
+PUBLISH_TMP_INFIX: Final = ".publish-"
+# A day's load runs in the same process as its normalization; without a cap DuckDB sizes its
+# buffer pool from the machine's RAM and a 2M-event insert peaks near 0.9 GB. Beyond the cap it
+# spills to a temp directory, so this bounds memory, not what can be loaded.
+MEMORY_LIMIT: Final = "256MB"
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process held the DuckDB file for longer than the lock wait."""
+
+
+def build_path_for(published: Path) -> Path:
+    """The private file the pipeline writes: a hidden sibling, so publishing is a same-folder
+    rename. data/warehouse.duckdb -> data/.warehouse.duckdb.build"""
+    return published.with_name(f".{published.name}{BUILD_SUFFIX}")
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _is_lock_error(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+class EmbeddedBackend:
+    """The file users open at `published_path`, built in `build_path`."""
+
+    def __init__(
+        self,
+        published_path: Path,
+        *,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+        report: Callable[[str], None] | None = None,
+        wait_report_interval: float = WAIT_REPORT_INTERVAL_SECONDS,
+    ) -> None:
+        self.published_path = published_path
+        self.build_path = build_path_for(published_path)
+        self.lock_wait_seconds = lock_wait_seconds
+        self.wait_report_interval = wait_report_interval
+        self._report = report or (lambda message: None)
+
+    def describe(self) -> str:
+        return str(self.published_path)
+
+    def exists(self) -> bool:
+        return self.published_path.exists()
+
+    def is_commit_conflict(self, error: duckdb.Error) -> bool:
+        """Never: one writer at a time holds the file (the lock wait happens at connect)."""
+        return False
+
+    def _adopt_published(self) -> None:
+        """A warehouse from before the build file existed (or a build file lost): start the
+        build from the published copy, so history is kept."""
+        if self.build_path.exists() or not self.published_path.exists():
+            return
+        temporary = self.build_path.with_name(f"{self.build_path.name}.adopt-{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(self.published_path, temporary)
+            os.replace(temporary, self.build_path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def publish(self) -> float:
+        """Make the build visible at `published_path`: checkpoint, copy, atomic rename.
+
+        Returns the seconds it took. Readers holding the old file keep it until they close it.
+        """
+        started = time.monotonic()
+        # The copy is made while this connection holds the build file: no other process can
+        # write it mid-copy or publish at the same time (and remove this one's temporary file
+        # as a leftover), outside Dagster's pool too.
+        with self.connect() as connection:
+            connection.execute("CHECKPOINT")  # everything in the main file, the WAL emptied
+            folder = self.published_path.parent
+            for leftover in folder.glob(f".{self.published_path.name}{PUBLISH_TMP_INFIX}*"):
+                leftover.unlink(missing_ok=True)  # a crash mid-publish
+            temporary = folder / (
+                f".{self.published_path.name}{PUBLISH_TMP_INFIX}{uuid.uuid4().hex}.tmp"
+            )
+            try:
+                shutil.copyfile(self.build_path, temporary)
+                with open(temporary, "rb+") as copied:
+                    os.fsync(copied.fileno())
+                os.replace(temporary, self.published_path)
+            finally:
+                temporary.unlink(missing_ok=True)
+        _fsync_directory(folder)
+        return time.monotonic() - started
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the published file (what users see), closed on exit."""
+        with duckdb.connect(str(self.published_path), read_only=True) as connection:
+            yield connection
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh connection to the build file, closed on exit; waits while another process
+        holds the file.
+
+        Raises WarehouseLockedError when the file stays locked past the lock wait.
+        """
+        if not read_only:
+            self.build_path.parent.mkdir(parents=True, exist_ok=True)
+            self._adopt_published()
+        started = time.monotonic()
+        deadline = started + self.lock_wait_seconds
+        next_report = started + self.wait_report_interval
+        while True:
+            try:
+                connection = duckdb.connect(
+                    str(self.build_path),
+                    read_only=read_only,
+                    config={"memory_limit": MEMORY_LIMIT},
+                )
+                break
+            except duckdb.IOException as error:
+                if not _is_lock_error(error):
+                    raise
+                now = time.monotonic()
+                if now >= deadline:
+                    raise WarehouseLockedError(
+                        f"{self.build_path} stayed locked by another process for "
+                        f"{self.lock_wait_seconds:.0f} s. Only scarf-etl writes this file: "
+                        "another load is still running (or hung). Wait for it to finish, or "
+                        f"stop it. ({error})"
+                    ) from error
+                if now >= next_report:
+                    self._report(
+                        f"waiting for {self.build_path.name}: another process is writing it "
+                        f"({now - started:.0f} s so far, giving up after "
+                        f"{self.lock_wait_seconds:.0f} s)"
+                    )
+                    next_report = now + self.wait_report_interval
+                time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
+        try:
+            # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
+            # it is a session setting, not accepted at connect time.
+            connection.execute("SET enable_progress_bar = false")
+            yield connection
+        finally:
+            connection.close()
