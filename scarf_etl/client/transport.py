@@ -210,7 +210,7 @@ class Transport:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        _fsync_directory(dest.parent)
+        fsync_directory(dest.parent)
         return watch.bytes, rows, content_type, scarf_headers
 
     def _check(self, response: httpx.Response, body: bytes, *, subject: str) -> None:
@@ -411,8 +411,9 @@ def _api_origins(settings: ClientSettings) -> frozenset[tuple[str, str, int | No
     )
 
 
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable; some platforms cannot open folders, which is fine."""
+def fsync_directory(folder: Path) -> None:
+    """Make a rename into `folder` durable; some platforms cannot open folders, which is fine.
+    (The store's atomic writes use it too.)"""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

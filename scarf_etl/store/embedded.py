@@ -25,6 +25,8 @@ from typing import Final
 
 import duckdb
 
+from scarf_etl.client.transport import fsync_directory
+
 # How long a call waits for another process to release the file before giving up.
 LOCK_WAIT_SECONDS: Final = 120.0
 LOCK_RETRY_INTERVAL_SECONDS: Final = 0.2
@@ -46,19 +48,6 @@ def build_path_for(published: Path) -> Path:
     """The private file the pipeline writes: a hidden sibling, so publishing is a same-folder
     rename. data/warehouse.duckdb -> data/.warehouse.duckdb.build"""
     return published.with_name(f".{published.name}{BUILD_SUFFIX}")
-
-
-def _fsync_directory(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _is_lock_error(error: duckdb.Error) -> bool:
@@ -128,7 +117,7 @@ class EmbeddedBackend:
                 os.replace(temporary, self.published_path)
             finally:
                 temporary.unlink(missing_ok=True)
-        _fsync_directory(folder)
+        fsync_directory(folder)
         return time.monotonic() - started
 
     @contextmanager
