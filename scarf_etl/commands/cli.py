@@ -17,8 +17,11 @@ configuration (environment variables; ./.env is read too, the shell wins):
   SCARF_API_TOKEN         Bearer token from your Scarf account page (required)
   SCARF_OWNER             organization name or username whose data is exported (required)
   SCARF_OWNER_KIND        organization | user                          [organization]
-  SCARF_DATA_DIR          raw files, parquet lake and warehouse        [./data]
+  SCARF_DATA_DIR          raw files, parquet lake and warehouse, or s3://bucket/prefix [./data]
+  SCARF_WORK_DIR          local cache when the data is in a bucket     [./.scarf-work]
   SCARF_DUCKDB_PATH       the warehouse file users open      [$SCARF_DATA_DIR/warehouse.duckdb]
+  SCARF_WAREHOUSE         duckdb | ducklake:sqlite:PATH | ducklake:postgres:DSN  [duckdb]
+  SCARF_DUCKLAKE_DATA_PATH  DuckLake's parquet: a folder or s3://...   [$SCARF_DATA_DIR/ducklake/]
   SCARF_EVENTS_API        v2 | v1 (the v1 page's CSV paths)            [v2]
   SCARF_AGGREGATES_API    v3 | v1                                      [v3]
   SCARF_EXPORT_WINDOW_DAYS  most days per event export request (1-366)  [31]
