@@ -185,6 +185,7 @@ DUCKDB_LOAD = """
 import sys, duckdb
 folder, database, aggregates = sys.argv[1], sys.argv[2], sys.argv[3] == "aggregates"
 with duckdb.connect(database) as connection:
+    connection.execute("SET enable_progress_bar = false")  # 1.5 draws it on stdout
     connection.execute(
         f"CREATE TABLE events AS SELECT * FROM read_csv('{folder}/*.csv', union_by_name = true)"
     )
