@@ -278,13 +278,13 @@ def day_at_volume(events_per_day: int, scratch: Path) -> list[Row]:
 
 def lake_and_warehouse(rows: int, scratch: Path) -> list[Row]:
     try:
-        from bench_normalize import RUN_ONE, generate
+        from bench_normalize import OURS, generate
     except ImportError as error:
         print(f"(lake row skipped: {error})")
         return []
     raw = scratch / "generated.csv"
     generate(raw, rows)
-    ours = timed([sys.executable, "-c", RUN_ONE, str(scratch / "lake-data"), str(raw)])
+    ours = timed([sys.executable, "-c", OURS, str(scratch / "lake-data"), str(raw)])
     folder = scratch / "generated"
     folder.mkdir()
     (folder / "events.csv").symlink_to(raw)
