@@ -1,4 +1,4 @@
-"""Shared fixtures: a live Scarf API emulator on 127.0.0.1.
+"""Shared fixtures: a live Scarf API emulator on 127.0.0.1, and an S3-compatible server.
 
 `emulator` is one session-wide server, reset (faults, request log, CRUD state) before each test
 that uses it. `emulator_factory` starts extra servers with another seed or volume.
@@ -66,3 +66,33 @@ def emulator_client(emulator: EmulatorServer) -> Iterator[Callable[[str | None],
     yield make
     for client in clients:
         client.close()
+
+
+S3_BUCKET = "team-lake"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 holding one empty bucket, `team-lake`; the standard AWS
+    variables point at it. moto keeps its buckets per process, not per server: the state is
+    reset first, so no test sees another's objects."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    httpx.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=S3_BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()

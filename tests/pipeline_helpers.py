@@ -88,27 +88,33 @@ def materialize_days(
 
 
 def table_snapshot(duckdb_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of schema scarf, rows sorted, load-time columns left out."""
-    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    """Every table of schema scarf in the file, rows sorted, load-time columns left out."""
     with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-        tables = connection.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'scarf' AND table_type = 'BASE TABLE' ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            columns = [
-                name
-                for (name,) in connection.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = 'scarf' AND table_name = ? ORDER BY ordinal_position",
-                    [table],
-                ).fetchall()
-                if name not in LOAD_TIME_COLUMNS
-            ]
-            select = ", ".join(f'"{c}"' for c in columns)
-            snapshot[table] = connection.execute(
-                f'SELECT {select} FROM scarf."{table}" ORDER BY ALL'
+        return connection_snapshot(connection)
+
+
+def connection_snapshot(connection: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of schema scarf in the connection's current database (a DuckLake catalog
+    when attached as such), rows sorted, columns by name, load-time columns left out."""
+    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    tables = connection.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scarf' "
+        "AND table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY 1"
+    ).fetchall()
+    for (table,) in tables:
+        columns = sorted(
+            name
+            for (name,) in connection.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'scarf' AND table_name = ? AND table_catalog = current_database()",
+                [table],
             ).fetchall()
+            if name not in LOAD_TIME_COLUMNS
+        )
+        select = ", ".join(f'"{c}"' for c in columns)
+        snapshot[table] = connection.execute(
+            f'SELECT {select} FROM scarf."{table}" ORDER BY ALL'
+        ).fetchall()
     return snapshot
 
 

@@ -21,10 +21,10 @@ from scarf_etl.store.warehouse import Warehouse
 from tests.postgres_cluster import PostgresServer, postgres_server
 from tests.test_dagster_postgres import TEAM_SETTINGS
 from tests.test_load_command import RUN_TIMEOUT_SECONDS, create_instance, load_env, start_load
-from tests.test_warehouse_backends_load import s3_endpoint, table_snapshot
+from tests.test_warehouse_backends_load import table_snapshot
 from tests.warehouse_backends import postgres_database, spec_to_env
 
-__all__ = ["postgres_server", "s3_endpoint"]  # fixtures used below
+__all__ = ["postgres_server"]  # the session fixture, used below
 
 FIRST, LAST = "2026-11-01", "2026-11-02"
 BUCKET = "team-lake"

@@ -342,44 +342,28 @@ def test_the_storage_resource_shows_a_postgres_dsn_only_by_name(
 
 
 def test_ducklake_on_postgres_with_its_data_on_s3(
-    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, request: pytest.FixtureRequest, s3_endpoint: str
 ) -> None:
     """The catalog in Postgres, the parquet on an S3-compatible server on 127.0.0.1 (moto):
     loads, a re-run and a reader work as on a folder; the credentials come from the standard
     AWS variables only."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "test-key",
-            "AWS_SECRET_ACCESS_KEY": "test-secret",
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint,
-        }.items():
-            monkeypatch.setenv(name, value)
-        s3 = boto3.client("s3", endpoint_url=endpoint)
-        s3.create_bucket(Bucket="team-lake")
-        local = make_spec("ducklake-postgres", tmp_path / "wh", request)
-        assert isinstance(local, DuckLakeWarehouseSpec)
-        spec = DuckLakeWarehouseSpec("postgres", local.target, "s3://team-lake/warehouse/")
-        warehouse = Warehouse(spec)
-        warehouse.ensure_schema()
-        days = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
-        files = [DayFiles(day, write_day(tmp_path, day, rows=500)) for day in days]
-        assert warehouse.load_partitions("package_events", "me", files) == dict.fromkeys(days, 500)
-        assert warehouse.load_partitions("package_events", "me", files[:1]) == {FIRST_DAY: 500}
-        with warehouse.reader() as connection:
-            rows = connection.execute(
-                "SELECT count(*), count(DISTINCT event_id) FROM scarf.package_events"
-            ).fetchall()
-        assert rows == [(1000, 1000)]
-        keys = [item["Key"] for item in s3.list_objects_v2(Bucket="team-lake")["Contents"]]
-        assert keys and all(key.startswith("warehouse/") for key in keys)
-        assert not (tmp_path / "wh" / "ducklake").exists()  # nothing written locally
-    finally:
-        server.stop()
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    local = make_spec("ducklake-postgres", tmp_path / "wh", request)
+    assert isinstance(local, DuckLakeWarehouseSpec)
+    spec = DuckLakeWarehouseSpec("postgres", local.target, "s3://team-lake/warehouse/")
+    warehouse = Warehouse(spec)
+    warehouse.ensure_schema()
+    days = [FIRST_DAY, FIRST_DAY + dt.timedelta(days=1)]
+    files = [DayFiles(day, write_day(tmp_path, day, rows=500)) for day in days]
+    assert warehouse.load_partitions("package_events", "me", files) == dict.fromkeys(days, 500)
+    assert warehouse.load_partitions("package_events", "me", files[:1]) == {FIRST_DAY: 500}
+    with warehouse.reader() as connection:
+        rows = connection.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM scarf.package_events"
+        ).fetchall()
+    assert rows == [(1000, 1000)]
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket="team-lake")["Contents"]]
+    assert keys and all(key.startswith("warehouse/") for key in keys)
+    assert not (tmp_path / "wh" / "ducklake").exists()  # nothing written locally

@@ -6,7 +6,6 @@ same days changes nothing, and status, summary and report read DuckLake too."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_TOKEN
 from scarf_etl.settings import DuckLakeWarehouseSpec, WarehouseSpec
 from scarf_etl.store.warehouse import Warehouse
-from tests.pipeline_helpers import LOAD_TIME_COLUMNS
+from tests.pipeline_helpers import connection_snapshot
 from tests.test_load_command import RUN_TIMEOUT_SECONDS, create_instance, load_env, start_load
 from tests.warehouse_backends import make_spec, postgres_server, spec_to_env  # noqa: F401
 
@@ -28,28 +27,9 @@ FIRST, LAST = "2026-11-01", "2026-11-02"
 
 
 def table_snapshot(warehouse: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of schema scarf as readers see it, rows sorted, load-time columns left out."""
-    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    """Every table of schema scarf as readers see it (see `connection_snapshot`)."""
     with warehouse.reader() as connection:
-        tables = connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scarf' "
-            "AND table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            columns = sorted(
-                name
-                for (name,) in connection.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                    "'scarf' AND table_name = ? AND table_catalog = current_database()",
-                    [table],
-                ).fetchall()
-                if name not in LOAD_TIME_COLUMNS
-            )
-            select = ", ".join(f'"{c}"' for c in columns)
-            snapshot[table] = connection.execute(
-                f'SELECT {select} FROM scarf."{table}" ORDER BY ALL'
-            ).fetchall()
-    return snapshot
+        return connection_snapshot(connection)
 
 
 def load(emulator: EmulatorServer, folder: Path, spec: WarehouseSpec) -> str:
@@ -60,30 +40,6 @@ def load(emulator: EmulatorServer, folder: Path, spec: WarehouseSpec) -> str:
     assert run.returncode == 0, output
     assert "succeeded" in output and DEMO_TOKEN not in output
     return output
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket `team-lake` on a moto server on 127.0.0.1; the AWS variables point at it."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="team-lake")
-    try:
-        yield endpoint
-    finally:
-        server.stop()
 
 
 def test_load_on_ducklake_matches_the_embedded_file(
