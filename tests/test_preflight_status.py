@@ -109,3 +109,23 @@ def test_status_needs_no_owner_or_token(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     assert main(["status"]) == 0
     assert "scarf-etl load" in capsys.readouterr().out
+
+
+def test_status_on_an_unreachable_catalog_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(
+        "SCARF_WAREHOUSE",
+        f"ducklake:postgres:host=127.0.0.1 port={port} user=x password=hunter2 dbname=y",
+    )
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("scarf-etl status: cannot open the warehouse (SCARF_WAREHOUSE)")
+    assert f"port {port}" in err and "Traceback" not in err
+    assert "hunter2" not in err and "password=***" in err

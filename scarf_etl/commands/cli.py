@@ -148,8 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ReportError, ValueError) as error:
             print(f"scarf-etl report: {error}", file=sys.stderr)
             return 2
+    import duckdb
+
     from scarf_etl.commands.load import check_command, load_command, status
-    from scarf_etl.settings import SettingsError
+    from scarf_etl.settings import SettingsError, redact_dsn
+    from scarf_etl.store.extensions import MissingExtensionError
 
     try:
         if args.command == "status":
@@ -162,6 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, ValueError) as error:
         print(f"scarf-etl {args.command}: {error}", file=sys.stderr)
         return 2
+    except (duckdb.Error, MissingExtensionError) as error:
+        # The warehouse cannot be opened (a DuckLake catalog down, a missing extension
+        # package): say so in one line; the password of a DSN never shows.
+        message = redact_dsn(" ".join(str(error).split()))
+        print(
+            f"scarf-etl {args.command}: cannot open the warehouse (SCARF_WAREHOUSE): {message}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
