@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pipeline_day import TreeMemory
 
+from scarf_etl.client.exports import V3_BREAKDOWNS
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
 
@@ -55,16 +56,6 @@ SMALL_EVENTS_PER_DAY = 20
 FIRST_DAY = dt.date(2026, 1, 1)
 # Loads refuse days Scarf has not closed yet: the year ends well in the past.
 YEAR_LAST_DAY = dt.date(2026, 10, 31)
-V3_BREAKDOWNS = (
-    "by-total",
-    "by-country",
-    "by-company",
-    "by-platform",
-    "by-version",
-    "by-client",
-    "by-variable",
-    "by-cloudprovider",
-)
 
 
 @dataclass(frozen=True)

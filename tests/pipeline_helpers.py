@@ -93,9 +93,12 @@ def table_snapshot(duckdb_path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return connection_snapshot(connection)
 
 
-def connection_snapshot(connection: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+def connection_snapshot(
+    connection: duckdb.DuckDBPyConnection, *, as_text: bool = False
+) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of schema scarf in the connection's current database (a DuckLake catalog
-    when attached as such), rows sorted, columns by name, load-time columns left out."""
+    when attached as such), rows sorted, columns by name, load-time columns left out.
+    `as_text`: values as DuckDB's own text, the same whatever Python types a release hands out."""
     snapshot: dict[str, list[tuple[Any, ...]]] = {}
     tables = connection.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scarf' "
@@ -111,7 +114,7 @@ def connection_snapshot(connection: duckdb.DuckDBPyConnection) -> dict[str, list
             ).fetchall()
             if name not in LOAD_TIME_COLUMNS
         )
-        select = ", ".join(f'"{c}"' for c in columns)
+        select = ", ".join(f'CAST("{c}" AS VARCHAR)' if as_text else f'"{c}"' for c in columns)
         snapshot[table] = connection.execute(
             f'SELECT {select} FROM scarf."{table}" ORDER BY ALL'
         ).fetchall()

@@ -22,39 +22,22 @@ from scarf_etl.defs.analysis_assets import ANALYSIS_ASSETS
 from scarf_etl.defs.assets import ALL_ASSETS
 from scarf_etl.defs.schedules import partition_range_tags
 from scarf_etl.emulator.server import EmulatorServer
-from tests.pipeline_helpers import LOAD_TIME_COLUMNS, pipeline_resources
+from tests.pipeline_helpers import connection_snapshot, pipeline_resources
 
 RECORDED = Path(__file__).parent / "data" / "warehouse_digest_2026-10-01_03.json"
 FIRST, LAST = dt.date(2026, 10, 1), dt.date(2026, 10, 3)
 
 
 def table_digests(warehouse: Path) -> dict[str, list[object]]:
-    """table -> [rows, sha256 prefix of its rows as text, sorted; columns by name, load-time
-    columns left out]. Values are compared as DuckDB's own text (UTC), so the digest does not
-    depend on how a DuckDB release hands timestamps to Python."""
-    digests: dict[str, list[object]] = {}
+    """table -> [rows, sha256 prefix of its rows as DuckDB's text in UTC], so the digest does
+    not depend on how a DuckDB release hands timestamps to Python."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        tables = connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scarf' "
-            "AND table_type = 'BASE TABLE' ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            columns = sorted(
-                name
-                for (name,) in connection.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = 'scarf' AND table_name = ?",
-                    [table],
-                ).fetchall()
-                if name not in LOAD_TIME_COLUMNS
-            )
-            select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)
-            rows = connection.execute(
-                f'SELECT {select} FROM scarf."{table}" ORDER BY ALL'
-            ).fetchall()
-            digests[table] = [len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()[:16]]
-    return digests
+        snapshot = connection_snapshot(connection, as_text=True)
+    return {
+        table: [len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()[:16]]
+        for table, rows in snapshot.items()
+    }
 
 
 def test_the_warehouse_matches_the_one_an_earlier_version_built(
