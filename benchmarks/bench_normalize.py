@@ -5,14 +5,15 @@
 
 For each size, on the same generated CSV (v2 layout, ids, quoted user agents, ~2% duplicate
 rows), in alternation, each run a fresh subprocess:
-- ours: `build_events_partition` (normalize + lake write) then the load the warehouse does,
-  minus its keys: `INSERT INTO t SELECT * FROM read_parquet(<lake file>)` into a DuckDB file;
+- ours: `build_events_partition` (normalize + lake write), then the warehouse's own load of
+  that partition (`Warehouse.load_partitions`: checks, delete, insert, loaded_days) into a new
+  DuckDB warehouse, and its publish (the copy readers open);
 - baseline: `CREATE TABLE t AS SELECT * FROM read_csv(<csv>)` into a DuckDB file: the physical
   floor of "CSV text -> typed columns in DuckDB" on this machine.
 Printed: medians of wall seconds, CPU seconds (the child's own user + system time) and peak RSS
 (the child's VmHWM: not ru_maxrss, which Linux carries over from this generator-sized parent
 across fork + exec), and ours / baseline for wall and CPU. Ours also prints its peak RSS after
-normalize + lake write, before the load (whose DuckDB connection runs without a memory limit).
+normalize + lake write, before the load.
 Sizes of 8M rows and more run `--big-runs` times (1 by default) to keep the session short.
 """
 
@@ -45,20 +46,22 @@ OURS = (
 import sys
 from datetime import date
 from pathlib import Path
-import duckdb
-from scarf_etl.store.lake import build_events_partition, lake_partition_file
+from scarf_etl.store.lake import (
+    build_events_partition, lake_partition_file, rejected_partition_file,
+)
+from scarf_etl.store.warehouse import DayFiles, Warehouse
 from scarf_etl.normalize import RawEventFile
 data_dir, raw = Path(sys.argv[1]), Path(sys.argv[2])
 day = date(2026, 11, 1)
 stats = build_events_partition([RawEventFile(raw, "pk")], table="package_events", day=day,
                                owner="bench", data_dir=data_dir)
 normalize_peak = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]
-lake = str(lake_partition_file(data_dir, "package_events", day))
-with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
-    connection.execute("SET enable_progress_bar = false")
-    connection.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?) LIMIT 0", [lake])
-    connection.execute("INSERT INTO t SELECT * FROM read_parquet(?)", [lake])
-    loaded = connection.execute("SELECT count(*) FROM t").fetchone()[0]
+warehouse = Warehouse(data_dir / "warehouse.duckdb")
+warehouse.ensure_schema()
+lake = DayFiles(day, lake_partition_file(data_dir, "package_events", day),
+                rejected_partition_file(data_dir, "package_events", day))
+loaded = warehouse.load_partitions("package_events", "bench", [lake])[day]
+warehouse.publish()
 print(f"in {stats.rows_in:,} dup {stats.duplicates:,} rejected {stats.rejected:,} "
       f"out {stats.rows_out:,} loaded {loaded:,}; peak RSS before the load "
       f"{int(normalize_peak) / 1024:,.0f} MiB")
