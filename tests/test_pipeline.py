@@ -263,9 +263,12 @@ def test_each_day_carries_its_own_row_count(emulator: EmulatorServer, warehouse_
     result = materialize_days(first, last)
     assert result.success
     seen: dict[tuple[str, str], int] = {}
+    snapshots: list[str] = []
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        assert materialization.partition is not None
+        if materialization.partition is None:
+            snapshots.append(materialization.asset_key.to_user_string())
+            continue
         row_count = materialization.metadata.get("dagster/row_count")
         if row_count is not None:
             key = (materialization.asset_key.to_user_string(), materialization.partition)
@@ -283,6 +286,12 @@ def test_each_day_carries_its_own_row_count(emulator: EmulatorServer, warehouse_
         for day, count in counts.items():
             assert seen[(f"scarf/{table}", day)] == count
             assert seen[(f"lake/{table}", day)] == count
+    # Only the whole-warehouse snapshots (dimensions, analysis, report) are unpartitioned, and
+    # a run records each once, not once per day of its window.
+    assert len(snapshots) == len(set(snapshots))
+    assert "scarf/packages" in snapshots
+    assert not [key for key in snapshots if key.startswith(("raw/", "lake/"))]
+    assert not {f"scarf/{table}" for table in ("package_events", "pixel_events")} & set(snapshots)
 
 
 def test_a_run_lists_the_owners_packages_once(

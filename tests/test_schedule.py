@@ -7,8 +7,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from scarf_etl.analysis.views import ANALYSIS_VIEWS
 from scarf_etl.definitions import defs
+from scarf_etl.defs.analysis_assets import REPORT_KEY, USER_AGENTS_KEY, view_key
+from scarf_etl.defs.partitions import daily_partitions
 from scarf_etl.defs.schedules import RANGE_END_TAG, RANGE_START_TAG, daily_schedule
+from scarf_etl.schemas import DIMENSION_TABLES
 
 
 def evaluate(at: dt.datetime) -> dg.RunRequest:
@@ -48,9 +52,19 @@ def test_window_never_starts_before_the_first_partition(
     assert request.tags[RANGE_END_TAG] == "2024-01-04"
 
 
-def test_every_partitioned_asset_backfills_in_one_run() -> None:
+def test_every_asset_backfills_in_one_run() -> None:
+    """Daily facts share the daily partitions; the whole-warehouse snapshots (dimensions, the
+    analysis, the report) have none; all take a partition range in one run."""
     graph = defs.resolve_asset_graph()
+    unpartitioned = set()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.partitions_def is not None, key
         assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+        if node.partitions_def is None:
+            unpartitioned.add(key)
+        else:
+            assert node.partitions_def == daily_partitions, key
+    snapshots = {dg.AssetKey(["scarf", table]) for table in DIMENSION_TABLES}
+    snapshots |= {view_key(view.name) for view in ANALYSIS_VIEWS}
+    snapshots |= {USER_AGENTS_KEY, REPORT_KEY}
+    assert unpartitioned == snapshots

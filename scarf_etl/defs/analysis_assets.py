@@ -2,9 +2,10 @@
 only), the views that answer maintainers' questions, and the HTML report built after each run.
 
 Thin, as the other assets: each step calls the analysis library and reports what it did. They
-share the daily partitions (with `BackfillPolicy.single_run()`) only so the daily job and
-`--select '*' --partition-range` build them in the same run as the tables; each step covers
-the whole warehouse, whatever its window.
+cover the whole warehouse, whatever the run's days, so they are not partitioned: a run of any
+window materializes each once (a year's backfill records 12 materializations here, not 4,380).
+`BackfillPolicy.single_run()` lets `--select '*' --partition-range` take them in the same run
+as the daily tables.
 """
 
 from collections.abc import Iterator
@@ -21,10 +22,7 @@ from scarf_etl.defs.assets import (
     PIXEL_EVENTS,
     SINGLE_RUN,
     WAREHOUSE_POOL,
-    window_days,
-    window_metadata,
 )
-from scarf_etl.defs.partitions import daily_partitions
 from scarf_etl.defs.resources import ScarfStorageResource
 
 ANALYSIS_GROUP = "analysis"
@@ -53,7 +51,6 @@ def view_key(name: str) -> dg.AssetKey:
     "(tool, version, OS, arch, CI, browser, bot); a run parses only agents new to the table.",
     group_name=ANALYSIS_GROUP,
     deps=[PACKAGE_EVENTS.warehouse_key, PIXEL_EVENTS.warehouse_key],
-    partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "python"},
@@ -76,7 +73,6 @@ def user_agents(
     )
     return dg.MaterializeResult(
         metadata={
-            **window_metadata(window_days(context)),
             "dagster/row_count": refresh.total,
             "agents_parsed": refresh.parsed,
             "parse_seconds": round(refresh.parse_seconds, 3),
@@ -96,7 +92,6 @@ def user_agents(
         )
         for view in ANALYSIS_VIEWS
     ],
-    partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     name="scarf_analysis_views",
@@ -125,7 +120,6 @@ def analysis_views(
     "rebuilt after each run: one self-contained file, charts included, no network needed.",
     group_name=ANALYSIS_GROUP,
     deps=[view_key(view.name) for view in ANALYSIS_VIEWS],
-    partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     kinds={"html"},
 )

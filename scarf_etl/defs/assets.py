@@ -2,8 +2,9 @@
 for each export, plus the dimension snapshot. Thin: each asset resolves its window and settings,
 calls one library function per day and reports what happened through `MaterializeResult`.
 
-Every asset shares the daily partitions and `BackfillPolicy.single_run()`, so a year's backfill
-(or `--select '*' --partition-range A...B`) is one run. Lake and warehouse assets read only
+Every export asset has the daily partitions; the dimension snapshot has none (it is the API's
+state, not a day's). All have `BackfillPolicy.single_run()`, so a year's backfill (or
+`--select '*' --partition-range A...B`) is one run. Lake and warehouse assets read only
 local files: re-materializing them applies a normalization fix to history without API calls.
 """
 
@@ -429,9 +430,9 @@ def packages_listed_in_this_run(context: dg.AssetExecutionContext) -> list[Packa
         )
         for table in DIMENSION_TABLES
     ],
-    # Dimensions are snapshots, not daily facts; they share the daily partitions only so one
-    # run (and `--select '*' --partition-range`) refreshes everything together.
-    partitions_def=daily_partitions,
+    # Dimensions are snapshots, not daily facts: not partitioned, materialized once a run
+    # whatever its window. The single-run policy lets `--select '*' --partition-range` take them
+    # in the same run as the daily tables.
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     name="scarf_dimensions",
