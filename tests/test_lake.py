@@ -7,9 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
-from test_normalize import V2_HEADER, event, write_csv
+import pytest
+from test_normalize import V1_HEADER, V2_HEADER, event, write_csv
 
-from scarf_etl.normalize import RawEventFile
+from scarf_etl.normalize import EventNormalizer, NormalizeError, RawEventFile
+from scarf_etl.normalize import events as normalize_events_module
 from scarf_etl.store.lake import (
     build_aggregates_partition,
     build_events_partition,
@@ -93,3 +95,70 @@ def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path)
         [RawEventFile(raw, "pk")], table="package_events", day=DAY, owner="me", data_dir=tmp_path
     )
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+def _window_days(raw: Path) -> list[tuple[date, list[RawEventFile]]]:
+    """Four days as a window meets them: bad values and duplicates, a legacy v1 file without
+    ids, a file that is not a CSV at all, then a plain day."""
+    days = [date(2026, 11, d) for d in (1, 2, 3, 4)]
+    first = write_csv(
+        raw / "1.csv",
+        V2_HEADER,
+        [event(), event(), event(id="t", time="?"), event(id="n", origin_latitude="north")],
+    )
+    v1_row = {k: v for k, v in event(time="2026-11-02T08:00:00Z").items() if k in V1_HEADER}
+    second = write_csv(raw / "2.csv", V1_HEADER, [v1_row, v1_row])
+    third = raw / "3.csv"
+    third.write_text("<html><body>Bad gateway</body></html>\n")
+    fourth = write_csv(raw / "4.csv", V2_HEADER, [event(id="d4", time="2026-11-04T01:00:00Z")])
+    files = [first, second, third, fourth]
+    return [(d, [RawEventFile(f, "pk")]) for d, f in zip(days, files, strict=True)]
+
+
+def _build(
+    days: list[tuple[date, list[RawEventFile]]], data_dir: Path, normalizer: EventNormalizer | None
+) -> dict[date, tuple[object, list[dict[str, object]], list[dict[str, object]]] | str]:
+    built: dict[date, tuple[object, list[dict[str, object]], list[dict[str, object]]] | str] = {}
+    for day, files in days:
+        try:
+            stats = build_events_partition(
+                files,
+                table="package_events",
+                day=day,
+                owner="me",
+                data_dir=data_dir,
+                normalizer=normalizer,
+            )
+        except NormalizeError as error:
+            built[day] = str(error).split(":")[-1]
+            continue
+        rows = pl.read_parquet(lake_partition_file(data_dir, "package_events", day))
+        rejected = pl.read_parquet(rejected_partition_file(data_dir, "package_events", day))
+        built[day] = (stats, rows.sort("event_id").to_dicts(), rejected.to_dicts())
+    return built
+
+
+def test_a_window_shares_one_normalizer_and_each_day_stands_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days normalized on one shared connection come out as each day does on its own: nothing
+    carries over (rejects, staged rows, the v1 ordinals), not even after a day that failed."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    days = _window_days(raw)
+    alone = _build(days, tmp_path / "alone", None)
+    with EventNormalizer() as normalizer:
+        shared = _build(days, tmp_path / "shared", normalizer)
+        # A day too big to share gets its own connection, and the shared one carries on.
+        monkeypatch.setattr(normalize_events_module, "SHARED_CONNECTION_MAX_BYTES", 0)
+        big = _build(days[:1], tmp_path / "big", normalizer)
+        monkeypatch.undo()
+        after = _build(days[1:2], tmp_path / "after", normalizer)
+    assert shared == alone
+    assert big[days[0][0]] == alone[days[0][0]]
+    assert after[days[1][0]] == alone[days[1][0]]
+    first = alone[days[0][0]]
+    assert isinstance(first, tuple) and len(first[2]) == 2  # the bad time and latitude
+    assert isinstance(alone[days[2][0]], str)  # the HTML day failed, alone and shared
+    v1 = alone[days[1][0]]
+    assert isinstance(v1, tuple) and len(v1[1]) == 2  # identical v1 rows stay two events

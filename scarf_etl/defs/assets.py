@@ -21,7 +21,7 @@ from scarf_etl.defs import checks
 from scarf_etl.defs.partitions import daily_partitions, day_key, days_in_window
 from scarf_etl.defs.progress import progress_lines
 from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
-from scarf_etl.normalize import NormalizeStats, RawEventFile
+from scarf_etl.normalize import EventNormalizer, NormalizeStats, RawEventFile
 from scarf_etl.schemas import DIMENSION_TABLES
 from scarf_etl.store.dimensions import (
     fetch_dimensions,
@@ -35,7 +35,7 @@ from scarf_etl.store.lake import (
     lake_partition_file,
     local_partition_files,
 )
-from scarf_etl.store.location import data_location
+from scarf_etl.store.location import DataLocation, data_location
 from scarf_etl.store.raw import FetchPlan, fetch_days, read_raw_day
 from scarf_etl.store.warehouse import DayFiles
 
@@ -210,6 +210,35 @@ def _window_stats(stats: Sequence[NormalizeStats]) -> NormalizeStats:
     )
 
 
+def build_lake_day(
+    context: dg.AssetExecutionContext,
+    export: Export,
+    location: DataLocation,
+    day: dt.date,
+    normalizer: EventNormalizer,
+) -> NormalizeStats:
+    """One day's lake partition from its raw files."""
+    raw_day = read_raw_day(location, export.name, day)
+    if not export.is_events:
+        return build_aggregates_partition(
+            [f.path for f in raw_day.files], day=day, owner=raw_day.owner, data_dir=location
+        )
+    partition = lake_partition_file(location.root, export.name, day).parent
+    with progress_lines(
+        context.log.info,
+        f"normalizing {export.name} {day.isoformat()} ({raw_day.bytes / 1e6:.0f} MB of CSV)",
+        partition,
+    ):
+        return build_events_partition(
+            [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
+            table=export.name,
+            day=day,
+            owner=raw_day.owner,
+            data_dir=location,
+            normalizer=normalizer,
+        )
+
+
 def build_lake_asset(export: Export) -> dg.AssetsDefinition:
     @dg.asset(
         key=export.lake_key,
@@ -229,39 +258,19 @@ def build_lake_asset(export: Export) -> dg.AssetsDefinition:
         days = window_days(context)
         stats: list[NormalizeStats] = []
         extra_columns: set[str] = set()
-        for day in days:
-            raw_day = read_raw_day(location, export.name, day)
-            if export.is_events:
-                partition = lake_partition_file(settings.data_dir, export.name, day).parent
-                with progress_lines(
-                    context.log.info,
-                    f"normalizing {export.name} {day.isoformat()} "
-                    f"({raw_day.bytes / 1e6:.0f} MB of CSV)",
-                    partition,
-                ):
-                    day_stats = build_events_partition(
-                        [RawEventFile(path=f.path, package_id=f.package_id) for f in raw_day.files],
-                        table=export.name,
-                        day=day,
-                        owner=raw_day.owner,
-                        data_dir=location,
-                    )
-            else:
-                day_stats = build_aggregates_partition(
-                    [f.path for f in raw_day.files],
-                    day=day,
-                    owner=raw_day.owner,
-                    data_dir=location,
+        # One normalizer for the window: its small days share a DuckDB connection.
+        with EventNormalizer() as normalizer:
+            for day in days:
+                day_stats = build_lake_day(context, export, location, day, normalizer)
+                stats.append(day_stats)
+                extra_columns.update(day_stats.extra_columns)
+                # Each day's partition carries its own figures, not the run's totals.
+                context.add_asset_metadata(
+                    {**_sum_stats([day_stats]), "dagster/row_count": day_stats.rows_out},
+                    partition_key=day_key(day),
                 )
-            stats.append(day_stats)
-            extra_columns.update(day_stats.extra_columns)
-            # Each day's partition carries its own figures, not the run's totals.
-            context.add_asset_metadata(
-                {**_sum_stats([day_stats]), "dagster/row_count": day_stats.rows_out},
-                partition_key=day_key(day),
-            )
-            if len(days) <= LOG_EVERY_DAY_UP_TO or _notable(day_stats):
-                context.log.info(f"{export.name} {day.isoformat()}: {describe_stats(day_stats)}")
+                if len(days) <= LOG_EVERY_DAY_UP_TO or _notable(day_stats):
+                    context.log.info(f"{export.name} {day}: {describe_stats(day_stats)}")
         totals = _sum_stats(stats)
         if len(days) > LOG_EVERY_DAY_UP_TO:
             context.log.info(

@@ -13,6 +13,7 @@ from scarf_etl.normalize.aggregates import (
     normalize_aggregates,
 )
 from scarf_etl.normalize.events import (
+    EventNormalizer,
     NormalizedEvents,
     RawEventFile,
     empty_events_frame,
@@ -24,6 +25,7 @@ from scarf_etl.normalize.parsing import column_name, parse_utc_time
 from scarf_etl.normalize.results import NormalizeError, NormalizeStats
 
 __all__ = [
+    "EventNormalizer",
     "NormalizeError",
     "NormalizeStats",
     "NormalizedAggregates",

@@ -198,13 +198,15 @@ class _EventFile:
         """
 
 
-def _connect(staging: Path) -> duckdb.DuckDBPyConnection:
+def _connect(spill: Path | None) -> duckdb.DuckDBPyConnection:
+    """A connection under the memory limit, spilling into `spill` (None: never spills, for the
+    shared connection of small days: DuckDB cannot move its spill folder once it has used it)."""
     connection = duckdb.connect(
         ":memory:",
         config={
             "memory_limit": DUCKDB_MEMORY_LIMIT,
             "threads": min(DUCKDB_THREADS, os.cpu_count() or 1),
-            "temp_directory": str(staging / "duckdb-spill"),
+            "temp_directory": "" if spill is None else str(spill),
             "preserve_insertion_order": True,
         },
     )
@@ -247,7 +249,9 @@ def _stage(
     extras: Sequence[str],
     day: date,
     staging: Path,
-) -> Path:
+) -> tuple[Path, int]:
+    """Stage the file's records; return the staged file and how many of its rows (with a
+    readable time) have no id."""
     start = datetime.combine(day, time(), tzinfo=UTC)
     target = staging / f"file-{file.position}.parquet"
     select = file.staged_select(extras, start, start + timedelta(days=1))
@@ -260,13 +264,24 @@ def _stage(
         raise  # the machine's trouble, not the file's
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
-    if "time" in file.names:
-        return _reject_unreadable_times(connection, file, target, staging)
-    return target
+    # One pass over the staged rows for both counts (a small day's cost is its queries).
+    counted = connection.execute(
+        f"SELECT count(*) FILTER (WHERE time IS NULL), "
+        f"count(*) FILTER (WHERE __id_missing AND time IS NOT NULL) "
+        f"FROM read_parquet({_literal(str(target))})"
+    ).fetchone()
+    unreadable_times, missing_ids = (int(v) for v in counted) if counted else (0, 0)
+    if unreadable_times:
+        target = _reject_unreadable_times(connection, file, target, staging, unreadable_times)
+    return target, missing_ids
 
 
 def _reject_unreadable_times(
-    connection: duckdb.DuckDBPyConnection, file: _EventFile, staged: Path, staging: Path
+    connection: duckdb.DuckDBPyConnection,
+    file: _EventFile,
+    staged: Path,
+    staging: Path,
+    nulls: int,
 ) -> Path:
     """DuckDB 1.5's CSV reader turns a `time` it cannot read as TIMESTAMPTZ into NULL instead
     of a rejected record (`force_not_null` makes an empty one '' so it is no exception). Such
@@ -274,11 +289,6 @@ def _reject_unreadable_times(
     records them as rejects with their lines: the same texts fail both types, and the second
     read's rejects are a superset of the first's. If the two disagree, the day fails rather
     than lose a row without a word."""
-    nulls = connection.execute(
-        f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE time IS NULL"
-    ).fetchone()
-    if not nulls or not nulls[0]:
-        return staged
     before = connection.execute(f"SELECT count(DISTINCT line) FROM {file.rejects_table}").fetchone()
     connection.execute(f"DROP TABLE {file.rejects_table}")
     connection.execute(f"DROP TABLE scans_{file.position}")
@@ -293,9 +303,9 @@ def _reject_unreadable_times(
     _fail_if_rejects_overflowed(connection, file)
     after = connection.execute(f"SELECT count(DISTINCT line) FROM {file.rejects_table}").fetchone()
     newly_rejected = (after[0] if after else 0) - (before[0] if before else 0)
-    if newly_rejected != nulls[0]:
+    if newly_rejected != nulls:
         raise NormalizeError(
-            f"{file.label}: {nulls[0]:,} values of `time` cannot be read as timestamps, but "
+            f"{file.label}: {nulls:,} values of `time` cannot be read as timestamps, but "
             f"{newly_rejected:,} records were found for them; the file needs a look"
         )
     kept = staging / f"file-{file.position}-timed.parquet"
@@ -317,12 +327,12 @@ _REJECT_ERRORS: Final = """
 _REJECT_BATCH: Final = 10_000
 
 
-def _fail_if_rejects_overflowed(connection: duckdb.DuckDBPyConnection, file: _EventFile) -> None:
+def _fail_if_rejects_overflowed(connection: duckdb.DuckDBPyConnection, file: _EventFile) -> int:
     """Past MAX_REJECT_ERRORS the reader stops recording errors (and would drop rows silently):
-    the file is not the export it claims to be."""
+    the file is not the export it claims to be. Returns the errors the reader recorded."""
     counted = connection.execute(f"SELECT count(*), min(line) FROM {file.rejects_table}").fetchone()
     if counted is None or counted[0] < MAX_REJECT_ERRORS:
-        return
+        return int(counted[0]) if counted else 0
     first = connection.execute(
         f"SELECT error_type, column_name, error_message FROM {file.rejects_table} "
         f"WHERE line = ? LIMIT 1",
@@ -337,41 +347,39 @@ def _fail_if_rejects_overflowed(connection: duckdb.DuckDBPyConnection, file: _Ev
 def _write_rejected(
     connection: duckdb.DuckDBPyConnection,
     file: _EventFile,
-    staged: Path,
+    missing_ids: int,
     writer: RejectedWriter,
 ) -> int:
     """Write the file's rejected records; return how many of them the CSV reader read (the
     others are over-long lines and records without an id, set aside around it)."""
-    missing = connection.execute(
-        f"SELECT count(*) FROM read_parquet({_literal(str(staged))}) WHERE __id_missing"
-    ).fetchone()
-    missing_ids = int(missing[0]) if missing else 0
-    _fail_if_rejects_overflowed(connection, file)
+    recorded = _fail_if_rejects_overflowed(connection, file)
     rejected_lines: set[int] = set()
     read = 0
-    result = connection.execute(_REJECT_ERRORS.format(rejects=file.rejects_table))
-    pending: list[RejectError] = []  # the errors of a record the batch may cut in two
-    while True:
-        batch = result.fetchmany(_REJECT_BATCH)
-        errors = pending + [RejectError(*row) for row in batch]
-        pending = []
-        if batch and errors:
-            last = errors[-1].record
-            pending = [e for e in errors if e.record == last]
-            errors = [e for e in errors if e.record != last]
-        records = rejected_records(errors, len(file.names), _KINDS)
-        starts = record_lines(file.readable, [r.raw_text for r in records])
-        # A record whose text is not found (bytes the reader replaced) keeps the reader's number.
-        found = [
-            (line or r.record, r.reason, r.raw_text)
-            for line, r in zip(starts, records, strict=True)
-        ]
-        writer.write(file.label, found)
-        read += len(found)
-        if missing_ids:
-            rejected_lines.update(line for line, _, _ in found)
-        if not batch:
-            break
+    if recorded:  # no query for the errors of a file without any
+        result = connection.execute(_REJECT_ERRORS.format(rejects=file.rejects_table))
+        pending: list[RejectError] = []  # the errors of a record the batch may cut in two
+        while True:
+            batch = result.fetchmany(_REJECT_BATCH)
+            errors = pending + [RejectError(*row) for row in batch]
+            pending = []
+            if batch and errors:
+                last = errors[-1].record
+                pending = [e for e in errors if e.record == last]
+                errors = [e for e in errors if e.record != last]
+            records = rejected_records(errors, len(file.names), _KINDS)
+            starts = record_lines(file.readable, [r.raw_text for r in records])
+            # A record whose text is not found (bytes the reader replaced) keeps the reader's
+            # number.
+            found = [
+                (line or r.record, r.reason, r.raw_text)
+                for line, r in zip(starts, records, strict=True)
+            ]
+            writer.write(file.label, found)
+            read += len(found)
+            if missing_ids:
+                rejected_lines.update(line for line, _, _ in found)
+            if not batch:
+                break
     too_long = f"record longer than {MAX_LINE_BYTES:,} bytes"
     writer.write(file.label, [(line, too_long, raw) for line, raw in file.long_records])
     if missing_ids:
@@ -434,6 +442,93 @@ _PARTITION: Final = """
 """
 
 
+# A day with at most this much CSV shares the normalizer's connection: far under the memory
+# limit, it never needs to spill. A bigger day gets a connection of its own.
+SHARED_CONNECTION_MAX_BYTES: Final = 32 * 1024 * 1024
+
+
+class EventNormalizer:
+    """Normalizes event days, one after another. Small days share one DuckDB connection: a
+    year's backfill of small days spent a quarter of its normalize time opening and closing
+    one per day (~10 ms each). Use as a context manager; `write_event_day` is one day with a
+    connection of its own."""
+
+    def __init__(self) -> None:
+        self._shared: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> EventNormalizer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
+    def write_day(
+        self,
+        files: Sequence[RawEventFile],
+        *,
+        table: str,
+        day: date,
+        owner: str,
+        source_labels: Sequence[str],
+        rows_path: Path,
+        rejected_path: Path,
+        staging: Path,
+    ) -> NormalizeStats:
+        """As `write_event_day`, on the shared connection when the day is small."""
+        if table not in EVENT_TABLES:
+            raise ValueError(f"not an event table: {table!r}")
+        present, extras = _planned_files(files, source_labels, staging)
+        if not present:
+            return _write_empty_day(owner, rows_path, rejected_path)
+        outputs = _DayOutputs(table, day, owner, rows_path, rejected_path)
+        if sum(f.readable.stat().st_size for f in present) > SHARED_CONNECTION_MAX_BYTES:
+            connection = _connect(staging / "duckdb-spill")
+            try:
+                return _normalize_day(connection, present, extras, outputs, staging)
+            finally:
+                connection.close()
+        if self._shared is None:
+            self._shared = _connect(None)
+        try:
+            stats = _normalize_day(self._shared, present, extras, outputs, staging)
+            _drop_day_objects(self._shared, present)
+        except BaseException:
+            self.close()  # never reuse a connection a failure left half-way
+            raise
+        return stats
+
+
+@dataclass(frozen=True)
+class _DayOutputs:
+    table: str
+    day: date
+    owner: str
+    rows_path: Path
+    rejected_path: Path
+
+
+def _write_empty_day(owner: str, rows_path: Path, rejected_path: Path) -> NormalizeStats:
+    empty_events_frame().with_columns(pl.lit(owner).alias("owner")).write_parquet(
+        rows_path, compression="zstd"
+    )
+    pl.DataFrame(schema=REJECTED_COLUMNS).write_parquet(rejected_path, compression="zstd")
+    return NormalizeStats(0, 0, 0, 0, 0, ())
+
+
+def _drop_day_objects(connection: duckdb.DuckDBPyConnection, present: Sequence[_EventFile]) -> None:
+    """What a day left in the connection, so the next day starts from nothing."""
+    statements = [f"DROP TABLE IF EXISTS {f.rejects_table}" for f in present]
+    statements += [f"DROP TABLE IF EXISTS scans_{f.position}" for f in present]
+    statements += ["DROP VIEW IF EXISTS staged", "DROP TABLE IF EXISTS suffixes"]
+    statements += ["DROP TABLE IF EXISTS dropped"]
+    connection.execute("; ".join(statements))  # one call: a small day's cost is its calls
+
+
 def write_event_day(
     files: Sequence[RawEventFile],
     *,
@@ -451,22 +546,34 @@ def write_event_day(
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
     """
-    if table not in EVENT_TABLES:
-        raise ValueError(f"not an event table: {table!r}")
-    present, extras = _planned_files(files, source_labels, staging)
-    if not present:
-        empty_events_frame().with_columns(pl.lit(owner).alias("owner")).write_parquet(
-            rows_path, compression="zstd"
+    with EventNormalizer() as normalizer:
+        return normalizer.write_day(
+            files,
+            table=table,
+            day=day,
+            owner=owner,
+            source_labels=source_labels,
+            rows_path=rows_path,
+            rejected_path=rejected_path,
+            staging=staging,
         )
-        pl.DataFrame(schema=REJECTED_COLUMNS).write_parquet(rejected_path, compression="zstd")
-        return NormalizeStats(0, 0, 0, 0, 0, ())
-    connection = _connect(staging)
-    rejected = RejectedWriter(rejected_path, table, day, owner)
+
+
+def _normalize_day(
+    connection: duckdb.DuckDBPyConnection,
+    present: Sequence[_EventFile],
+    extras: Sequence[str],
+    outputs: _DayOutputs,
+    staging: Path,
+) -> NormalizeStats:
+    day, owner = outputs.day, outputs.owner
+    rejected = RejectedWriter(outputs.rejected_path, outputs.table, day, owner)
     try:
-        staged = [_stage(connection, f, extras, day, staging) for f in present]
+        staged_files = [_stage(connection, f, extras, day, staging) for f in present]
+        staged = [path for path, _ in staged_files]
         read_rejects = sum(
-            _write_rejected(connection, f, s, rejected)
-            for f, s in zip(present, staged, strict=True)
+            _write_rejected(connection, f, missing, rejected)
+            for f, (_, missing) in zip(present, staged_files, strict=True)
         )
         rejected.close()
         paths = "[" + ", ".join(_literal(str(p)) for p in staged) + "]"
@@ -488,7 +595,7 @@ def write_event_day(
                 suffix_join=suffix_join,
                 suffix_column=suffix_column,
                 owner=_literal(owner),
-                target=_literal(str(rows_path)),
+                target=_literal(str(outputs.rows_path)),
                 row_group=_PARTITION_ROW_GROUP,
                 # File order costs a sort: kept for small days (re-runs give the same file),
                 # not for big ones (row order is not part of the partition's contract).
@@ -497,7 +604,6 @@ def write_event_day(
         ).fetchone()
     finally:
         rejected.close()
-        connection.close()
     rows_out = int(written[0]) if written else 0
     long_lines_set_aside = sum(len(f.long_records) for f in present)
     return NormalizeStats(

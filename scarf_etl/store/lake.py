@@ -9,6 +9,7 @@ copies them into the cache unless the cached copy has the object's ETag.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -22,10 +23,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from scarf_etl.normalize import (
+    EventNormalizer,
     NormalizeStats,
     RawEventFile,
     normalize_aggregate_files,
-    write_event_day,
 )
 from scarf_etl.schemas import AGGREGATES_TABLE, EVENT_TABLES
 from scarf_etl.store.location import TEMP_SUFFIX, DataLocation, S3Data, as_location
@@ -97,8 +98,10 @@ def build_events_partition(
     day: date,
     owner: str,
     data_dir: Path | DataLocation,
+    normalizer: EventNormalizer | None = None,
 ) -> NormalizeStats:
     """Normalize a day's raw event files into one lake partition and its rejected-rows file.
+    Days of a window pass the same `normalizer`, so small days share its connection.
 
     Each raw file is read once, by DuckDB under a memory limit (spilling to a staging folder
     next to the partition), so memory stays flat however big the day.
@@ -114,8 +117,11 @@ def build_events_partition(
     rejected_target = rejected_partition_file(data_dir, table, day)
     temporary, rejected_temporary = _temporary_sibling(target), _temporary_sibling(rejected_target)
     try:
-        with tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging:
-            stats = write_event_day(
+        with (
+            tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging,
+            contextlib.nullcontext(normalizer) if normalizer else EventNormalizer() as used,
+        ):
+            stats = used.write_day(
                 files,
                 table=table,
                 day=day,
