@@ -34,6 +34,37 @@ def line_numbers_at(path: Path, offsets: Iterable[int]) -> dict[int, int]:
     return found
 
 
+def record_count_bound(path: Path) -> int:
+    """At least the number of data records after the header: the physical lines, counted in
+    chunks (exact unless records span lines or lines are blank; `record_count` is exact but
+    slow)."""
+    newlines, last = 0, b""
+    with path.open("rb") as handle:
+        while piece := handle.read(_CHUNK_BYTES):
+            newlines += piece.count(b"\n")
+            last = piece[-1:]
+    lines = newlines + (1 if last and last != b"\n" else 0)
+    return max(lines - 1, 0)
+
+
+def record_count(path: Path) -> int:
+    """Data records after the header, as the csv module reads them (blank lines are none; a
+    record it cannot read counts as one). Reads the whole file in Python: for the rare check
+    that the fast bound cannot settle."""
+    count = 0
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        records = csv.reader(handle)
+        while True:
+            try:
+                fields = next(records)
+            except StopIteration:
+                break
+            except csv.Error:
+                fields = [""]
+            count += 1 if fields else 0
+    return max(count - 1, 0)
+
+
 def clip_raw_text(text: str) -> str:
     """A record's raw text without its line ending, clipped to RAW_TEXT_LIMIT characters."""
     text = text.strip("\r\n")
