@@ -315,3 +315,34 @@ def test_a_run_lists_the_owners_packages_once(
     assert package_listings() == 1
     assert table_snapshot(warehouse_path)["packages"] == with_reuse["packages"]
     assert with_reuse["packages"], "the owner has packages"
+
+
+def test_a_bad_day_in_a_window_fails_the_lake_step_and_leaves_no_litter(
+    emulator: EmulatorServer, warehouse_path: Path
+) -> None:
+    """The lake builds small days two at a time: a day that is not a CSV fails the step naming
+    its file, the days around it leave no temporary files, and once the day is fetched again
+    the window builds."""
+    first, last = dt.date(2026, 11, 1), dt.date(2026, 11, 6)
+    raw = [dg.AssetKey(["raw", "package_events"])]
+    lake = [dg.AssetKey(["lake", "package_events"])]
+    assert materialize_days(first, last, selection=raw).success
+    data_dir = warehouse_path.parent
+    broken_day = dt.date(2026, 11, 3)
+    broken = sorted(raw_day_dir(data_dir, "package_events", broken_day).glob("*.csv"))[0]
+    good_bytes = broken.read_bytes()
+    broken.write_text("<html><body>502 Bad Gateway</body></html>\n")
+
+    result = materialize_days(first, last, selection=lake, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert broken.name in message and "not a Scarf event CSV" in message
+    lake_folder = data_dir / "lake" / "package_events"
+    litter = [p for p in lake_folder.rglob("*") if p.name.startswith(".")]
+    assert litter == []
+
+    broken.write_bytes(good_bytes)
+    assert materialize_days(first, last, selection=lake).success
+    built = sorted(p.parent.name for p in lake_folder.glob("date=*/part-0.parquet"))
+    assert built == [f"date=2026-11-0{d}" for d in range(1, 7)]
