@@ -19,7 +19,6 @@ from scarf_etl.normalize.events import (
     empty_events_frame,
     normalize_events,
     read_event_header,
-    write_event_day,
 )
 from scarf_etl.normalize.parsing import column_name, parse_utc_time
 from scarf_etl.normalize.results import NormalizeError, NormalizeStats
@@ -38,5 +37,4 @@ __all__ = [
     "normalize_events",
     "parse_utc_time",
     "read_event_header",
-    "write_event_day",
 ]

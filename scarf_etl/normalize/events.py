@@ -473,8 +473,7 @@ SHARED_CONNECTION_MAX_BYTES: Final = 32 * 1024 * 1024
 class EventNormalizer:
     """Normalizes event days, one after another. Small days share one DuckDB connection: a
     year's backfill of small days spent a quarter of its normalize time opening and closing
-    one per day (~10 ms each). Use as a context manager; `write_event_day` is one day with a
-    connection of its own."""
+    one per day (~10 ms each). Use as a context manager."""
 
     def __init__(self) -> None:
         self._shared: duckdb.DuckDBPyConnection | None = None
@@ -502,7 +501,13 @@ class EventNormalizer:
         rejected_path: Path,
         staging: Path,
     ) -> NormalizeStats:
-        """As `write_event_day`, on the shared connection when the day is small."""
+        """Normalize a day's raw event files into `rows_path` and their rejected rows into
+        `rejected_path` (zstd parquet both, written in place: the caller makes them atomic) and
+        return the counts. `staging` is an empty folder for intermediate files, on the same
+        disk. A small day runs on the shared connection, a big one on its own.
+
+        Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
+        """
         if table not in EVENT_TABLES:
             raise ValueError(f"not an event table: {table!r}")
         present, extras = _planned_files(files, source_labels, staging)
@@ -550,36 +555,6 @@ def _drop_day_objects(connection: duckdb.DuckDBPyConnection, present: Sequence[_
     statements += ["DROP VIEW IF EXISTS staged", "DROP TABLE IF EXISTS suffixes"]
     statements += ["DROP TABLE IF EXISTS dropped"]
     connection.execute("; ".join(statements))  # one call: a small day's cost is its calls
-
-
-def write_event_day(
-    files: Sequence[RawEventFile],
-    *,
-    table: str,
-    day: date,
-    owner: str,
-    source_labels: Sequence[str],
-    rows_path: Path,
-    rejected_path: Path,
-    staging: Path,
-) -> NormalizeStats:
-    """Normalize a day's raw event files into `rows_path` and their rejected rows into
-    `rejected_path` (zstd parquet both, written in place: the caller makes them atomic) and
-    return the counts. `staging` is an empty folder for intermediate files, on the same disk.
-
-    Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
-    """
-    with EventNormalizer() as normalizer:
-        return normalizer.write_day(
-            files,
-            table=table,
-            day=day,
-            owner=owner,
-            source_labels=source_labels,
-            rows_path=rows_path,
-            rejected_path=rejected_path,
-            staging=staging,
-        )
 
 
 def _normalize_day(
@@ -649,7 +624,7 @@ def normalize_events(
     owner: str,
     source_labels: Sequence[str],
 ) -> NormalizedEvents:
-    """A day's partition held in memory: `write_event_day` into a temporary folder, read back.
+    """A day's partition held in memory: written into a temporary folder, read back.
     For tests and small days; the lake writes the partition file directly.
 
     Raises NormalizeError if a file is not an event CSV, ValueError for an unknown table.
@@ -657,16 +632,17 @@ def normalize_events(
     with tempfile.TemporaryDirectory(prefix="scarf-normalize-") as folder:
         rows_path = Path(folder) / "rows.parquet"
         rejected_path = Path(folder) / "rejected.parquet"
-        stats = write_event_day(
-            files,
-            table=table,
-            day=day,
-            owner=owner,
-            source_labels=source_labels,
-            rows_path=rows_path,
-            rejected_path=rejected_path,
-            staging=Path(folder),
-        )
+        with EventNormalizer() as normalizer:
+            stats = normalizer.write_day(
+                files,
+                table=table,
+                day=day,
+                owner=owner,
+                source_labels=source_labels,
+                rows_path=rows_path,
+                rejected_path=rejected_path,
+                staging=Path(folder),
+            )
         rows = pl.read_parquet(rows_path)
         rejected = pl.read_parquet(rejected_path).sort("source_file", "line_number")
     counts = pl.LazyFrame(
