@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from test_normalize import V1_HEADER, V2_HEADER, event, write_csv
 from scarf_etl.normalize import EventNormalizer, NormalizeError, RawEventFile
 from scarf_etl.normalize import events as normalize_events_module
 from scarf_etl.store.lake import (
+    BUILD_LOCK,
     build_aggregates_partition,
     build_events_partition,
     lake_partition_file,
@@ -55,7 +58,8 @@ def test_events_partition_stats_files_and_rerun(tmp_path: Path) -> None:
 
     build_events_partition(files, table="package_events", day=DAY, owner="me", data_dir=tmp_path)
     assert pl.read_parquet(target).equals(first)
-    assert not [p for p in target.parent.iterdir() if p.name != target.name]  # no temp files
+    # No temp files: only the partition and its (empty) build lock.
+    assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
 
 
 def test_fixed_raw_replaces_the_rejected_file(tmp_path: Path) -> None:
@@ -94,7 +98,46 @@ def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path: Path)
     build_events_partition(
         [RawEventFile(raw, "pk")], table="package_events", day=DAY, owner="me", data_dir=tmp_path
     )
-    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
+
+
+_BUILD_REPEATEDLY = """
+import sys
+from datetime import date
+from pathlib import Path
+from scarf_etl.normalize import RawEventFile
+from scarf_etl.store.lake import build_events_partition
+raw, data_dir, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+for _ in range(rounds):
+    stats = build_events_partition(
+        [RawEventFile(raw, "pk")], table="package_events", day=date(2026, 11, 1), owner="me",
+        data_dir=data_dir,
+    )
+    assert stats.rows_out == 60_000, stats
+"""
+
+
+def test_two_processes_building_the_same_day_take_turns(tmp_path: Path) -> None:
+    """Overlapping runs may build the same day at once: neither removes the other's staging or
+    temporary files (each build clears a killed build's leftovers), both succeed, and the
+    partition is whole."""
+    raw = tmp_path / "raw.csv"
+    rows = [event(id=f"e{i}", time=f"2026-11-01T{i % 24:02d}:00:00Z") for i in range(60_000)]
+    write_csv(raw, V2_HEADER, rows)
+    builders = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUILD_REPEATEDLY, str(raw), str(tmp_path), "6"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for builder in builders:
+        _, stderr = builder.communicate(timeout=240)
+        assert builder.returncode == 0, stderr[-2000:]
+    target = lake_partition_file(tmp_path, "package_events", DAY)
+    assert read_partition_rows(target) == 60_000
+    assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
 
 
 def _window_days(raw: Path) -> list[tuple[date, list[RawEventFile]]]:

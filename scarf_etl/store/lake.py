@@ -1,5 +1,8 @@
 """The parquet lake: partition paths and atomic (temp file + os.replace) zstd writes.
 
+A partition is built under its build lock (`.build.lock` in its folder), so two runs building
+the same day take turns and each can safely clear a killed build's leftovers.
+
 With the data in a bucket, a partition is built in the local cache as on disk, then its rows and
 rejected-rows files are uploaded to temporary keys and only then copied onto their keys (the
 layout is the local one, one object per file, so a reader listing the lake never sees two
@@ -10,11 +13,12 @@ copies them into the cache unless the cached copy has the object's ETag.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -36,6 +40,9 @@ REJECTED_DIR: Final = "rejected_rows"
 PARTITION_FILE: Final = "part-0.parquet"
 # Beside a cached partition file: the ETag of the object it is a copy of.
 ETAG_SUFFIX: Final = ".etag"
+# In a partition folder: held by the build of that partition (see `_building`).
+BUILD_LOCK: Final = ".build.lock"
+STAGING_PREFIX: Final = ".staging-"
 
 
 def lake_partition_file(data_dir: Path, table: str, day: date) -> Path:
@@ -51,22 +58,39 @@ def rejected_partition_file(data_dir: Path, table: str, day: date) -> Path:
 
 
 def _temporary_sibling(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_crash_leftovers(path.parent)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def _building(target: Path, rejected_target: Path) -> Iterator[None]:
+    """Hold the partition's build lock while it is (re)built, then clear what a killed build
+    left in its folders.
+
+    Two runs may build the same day at once (overlapping loads, a UI re-run beside the
+    schedule). The lock makes them take turns, so a build never removes another's live
+    temporary files, and whatever such files are found once the lock is held belong to a
+    build that died. The OS releases the lock with its process, kill -9 included; the lock
+    file itself stays, empty, since removing it would race with a build waiting on it.
+    """
+    for folder in (target.parent, rejected_target.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / BUILD_LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for folder in (target.parent, rejected_target.parent):
+            _remove_crash_leftovers(folder)
+        yield
 
 
 def _remove_crash_leftovers(folder: Path) -> None:
-    """Temp files and staging folders a killed run left in a partition folder. One step builds
-    a partition at a time, so any found when it starts are leftovers."""
-    for leftover in folder.glob(".*.tmp"):
+    for leftover in folder.glob(f".*{TEMP_SUFFIX}"):
         leftover.unlink(missing_ok=True)
-    for leftover in folder.glob(".staging-*"):
+    for leftover in folder.glob(f"{STAGING_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    """Write (or stream, for a LazyFrame) to zstd parquet; readers never see a partial file."""
+    """Write (or stream, for a LazyFrame) to zstd parquet; readers never see a partial file.
+    The caller holds the partition's build lock (`_building`)."""
     temporary = _temporary_sibling(path)
     try:
         if isinstance(frame, pl.LazyFrame):
@@ -116,27 +140,28 @@ def build_events_partition(
     target = lake_partition_file(data_dir, table, day)
     rejected_target = rejected_partition_file(data_dir, table, day)
     temporary, rejected_temporary = _temporary_sibling(target), _temporary_sibling(rejected_target)
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix=".staging-", dir=target.parent) as staging,
-            contextlib.nullcontext(normalizer) if normalizer else EventNormalizer() as used,
-        ):
-            stats = used.write_day(
-                files,
-                table=table,
-                day=day,
-                owner=owner,
-                source_labels=labels,
-                rows_path=temporary,
-                rejected_path=rejected_temporary,
-                staging=Path(staging),
-            )
-        os.replace(temporary, target)
-        os.replace(rejected_temporary, rejected_target)
-    finally:
-        temporary.unlink(missing_ok=True)
-        rejected_temporary.unlink(missing_ok=True)
-    publish_partition(location, target, rejected_target)
+    with _building(target, rejected_target):
+        try:
+            with (
+                tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=target.parent) as staging,
+                contextlib.nullcontext(normalizer) if normalizer else EventNormalizer() as used,
+            ):
+                stats = used.write_day(
+                    files,
+                    table=table,
+                    day=day,
+                    owner=owner,
+                    source_labels=labels,
+                    rows_path=temporary,
+                    rejected_path=rejected_temporary,
+                    staging=Path(staging),
+                )
+            os.replace(temporary, target)
+            os.replace(rejected_temporary, rejected_target)
+        finally:
+            temporary.unlink(missing_ok=True)
+            rejected_temporary.unlink(missing_ok=True)
+        publish_partition(location, target, rejected_target)
     return stats
 
 
@@ -156,9 +181,10 @@ def build_aggregates_partition(
     )
     target = lake_partition_file(data_dir, AGGREGATES_TABLE, day)
     rejected_target = rejected_partition_file(data_dir, AGGREGATES_TABLE, day)
-    write_parquet_atomic(normalized.rows, target)
-    write_parquet_atomic(normalized.rejected, rejected_target)
-    publish_partition(location, target, rejected_target)
+    with _building(target, rejected_target):
+        write_parquet_atomic(normalized.rows, target)
+        write_parquet_atomic(normalized.rejected, rejected_target)
+        publish_partition(location, target, rejected_target)
     return NormalizeStats(
         rows_in=normalized.rows_in,
         duplicates=normalized.duplicates,
