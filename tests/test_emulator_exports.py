@@ -336,3 +336,49 @@ def test_zero_volume_gives_empty_exports(emulator_factory):
         f"{server.v2_url}/packages/{DEMO_ORG}/events", params=V2_WINDOW, headers=headers
     ).text
     assert text.splitlines() == [",".join(V2_COLUMNS)]
+
+
+def test_a_windows_aggregates_are_each_day_asked_alone(emulator_factory):
+    """A window's aggregate rows are computed for all its days together: they are exactly the
+    rows each day gets when asked for alone from another emulator (v1 and v3, every breakdown,
+    days without events included)."""
+    import httpx
+
+    window_server, daily_server = (emulator_factory(seed=7, events_per_day=3) for _ in range(2))
+    first, days = datetime.date(2024, 6, 1), 12
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+
+    def rows(server, path, start, end, **extra):
+        response = httpx.get(
+            server.url + path,
+            params={**extra, "startDate": str(start), "endDate": str(end)}
+            if path.startswith("/api/v1")
+            else {**extra, "start_date": str(start), "end_date": str(end)},
+            headers=headers,
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        return [json.loads(line) for line in response.text.splitlines()]
+
+    v1 = f"/api/v1/organizations/{DEMO_ORG}/aggregates"
+    v3 = f"/v3/insights/{DEMO_ORG}/aggregations/export"
+    last = first + datetime.timedelta(days=days)
+    for path, extra in [
+        (v1, {}),
+        *((v3, {"rollup": "daily", "breakdown": b}) for b in ("by-total", "by-variable")),
+    ]:
+        window = rows(window_server, path, first, last, **extra)
+        one_by_one = [
+            row
+            for n in range(days)
+            for row in rows(
+                daily_server,
+                path,
+                first + datetime.timedelta(days=n),
+                first + datetime.timedelta(days=n + 1),
+                **extra,
+            )
+        ]
+        assert len({r["date"] for r in window}) > 1
+        key = json.dumps
+        assert sorted(map(key, window)) == sorted(map(key, one_by_one))

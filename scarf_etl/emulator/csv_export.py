@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from scarf_etl.emulator import world
-from scarf_etl.emulator.aggregates import aggregate_rows
+from scarf_etl.emulator.aggregates import aggregate_rows, aggregate_rows_by_day
 from scarf_etl.emulator.events import EventCache, EventSource
 from scarf_etl.emulator.faults import Faults
 
 CHUNK_ROWS = 50_000
+AGGREGATE_CHUNK_BYTES = 64 * 1024
 # A huge field is sent in pieces of this size, so it never sits in memory whole.
 HUGE_FIELD_PIECE = 1 << 20
 _PLACEHOLDER = "HUGEFIELDPLACEHOLDER"
@@ -171,11 +172,15 @@ class AggregateExport:
     v2_names: bool = False
 
     def chunks(self) -> Iterator[bytes]:
+        # A year of days is thousands of small parts: sent one by one, each paid a thread hop.
+        return _coalesced(self._part_chunks(), AGGREGATE_CHUNK_BYTES)
+
+    def _part_chunks(self) -> Iterator[bytes]:
         rename: Callable[[dict[str, object]], dict[str, object]] = (
             _v2_aggregate if self.v2_names else _same
         )
         duplicates: list[bytes] = []
-        self.cache.warm(self.parts)
+        self._derive_all()
         for i, (source, day) in enumerate(self.parts):
             lines = [_json_line(rename(row)) for row in self._rows(source, day)]
             if len(duplicates) < self.faults.duplicate_rows:
@@ -194,10 +199,32 @@ class AggregateExport:
             yield b"".join(_json_line(rename(row)) for row in rows)
         yield from duplicates
 
+    def _derive_all(self) -> None:
+        """Compute the rows of every part not computed yet, a source's days together."""
+        self.cache.derive_all(
+            "aggregates_v1",
+            self.parts,
+            lambda source, frames: aggregate_rows_by_day(frames, source),
+        )
+
     def _rows(self, source: EventSource, day: datetime.date) -> list[dict[str, object]]:
         return self.cache.derived(
             "aggregates_v1", source, day, lambda frame: aggregate_rows(frame, source, day)
         )
+
+
+def _coalesced(chunks: Iterator[bytes], min_bytes: int) -> Iterator[bytes]:
+    """The same bytes in the same order, in chunks of at least `min_bytes` (but the last)."""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= min_bytes:
+            yield b"".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def _csv_line(values: Sequence[str]) -> bytes:

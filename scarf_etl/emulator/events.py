@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -271,6 +271,58 @@ class EventCache:
                 if budget <= 0:
                     return
 
+    def derive_all(
+        self,
+        name: Hashable,
+        parts: Sequence[tuple[EventSource, datetime.date]],
+        compute_days: Callable[
+            [EventSource, dict[datetime.date, pl.DataFrame]], Mapping[datetime.date, T]
+        ],
+    ) -> None:
+        """Derive `name` for the `parts` not derived yet, a source's days together (up to
+        WARM_BATCH_ROWS events a call): `compute_days(source, {day: frame})` must give, for each
+        day, what `derived`'s `compute` gives for that day's frame. A year of small days is then
+        a few calls, not one per day; a big day's frames, long evicted, are not regenerated once
+        its values are kept."""
+        with self._compute_lock:
+            with self._lock:
+                missing: dict[EventSource, list[datetime.date]] = {}
+                for source, day in dict.fromkeys(parts):
+                    if (name, source, day) not in self._derived:
+                        missing.setdefault(source, []).append(day)
+            days_per_batch = max(1, WARM_BATCH_ROWS // max(1, self.events_per_day))
+            for source, days in missing.items():
+                for first in range(0, len(days), days_per_batch):
+                    batch = days[first : first + days_per_batch]
+                    values = compute_days(source, self._frames_of(source, batch))
+                    with self._lock:
+                        for day in batch:
+                            self._keep_derived((name, source, day), values[day])
+
+    def _frames_of(
+        self, source: EventSource, days: Sequence[datetime.date]
+    ) -> dict[datetime.date, pl.DataFrame]:
+        with self._lock:
+            frames = {
+                day: self._frames[(source, day)] for day in days if (source, day) in self._frames
+            }
+        generated = [day for day in days if day not in frames]
+        new = generate_days(self.seed, source, generated, self.events_per_day)
+        with self._lock:
+            for day, frame in zip(generated, new, strict=True):
+                self._put((source, day), frame)
+        frames.update(zip(generated, new, strict=True))
+        return {day: frames[day] for day in days}
+
+    def _keep_derived(
+        self, key: tuple[Hashable, EventSource, datetime.date], value: object
+    ) -> None:
+        """Keep a derived value (the lock held), evicting the least recently used past the count."""
+        self._derived[key] = value
+        self._derived.move_to_end(key)
+        while len(self._derived) > self._max_derived:
+            self._derived.popitem(last=False)
+
     def derived(
         self,
         name: Hashable,
@@ -292,9 +344,7 @@ class EventCache:
                     return cast(T, self._derived[key])
             value = compute(self.get(source, day))
         with self._lock:
-            self._derived[key] = value
-            while len(self._derived) > self._max_derived:
-                self._derived.popitem(last=False)
+            self._keep_derived(key, value)
         return value
 
     def count(self, source: EventSource, day: datetime.date) -> int:

@@ -21,7 +21,7 @@ import polars as pl
 from starlette.datastructures import QueryParams
 
 from scarf_etl.emulator import world
-from scarf_etl.emulator.aggregates import aggregate_rows
+from scarf_etl.emulator.aggregates import aggregate_rows_by_day
 from scarf_etl.emulator.csv_export import AggregateExport
 from scarf_etl.emulator.errors import ApiError
 from scarf_etl.emulator.events import EventCache, EventSource
@@ -62,18 +62,31 @@ class V3AggregateExport(AggregateExport):
 
     breakdown: str = "by-total"
 
+    def _derive_all(self) -> None:
+        # Every breakdown of each day at once, kept: a window is asked for once per breakdown.
+        self.cache.derive_all("aggregates_v3", self.parts, _v3_rows_by_day)
+
     def _rows(self, source: EventSource, day: datetime.date) -> list[dict[str, object]]:
-        # Every breakdown of the day at once, kept: a window is asked for once per breakdown.
         by_breakdown = self.cache.derived(
-            "aggregates_v3", source, day, lambda frame: _v3_rows_by_breakdown(frame, source, day)
+            "aggregates_v3",
+            source,
+            day,
+            lambda frame: _v3_rows_by_day(source, {day: frame})[day],
         )
         return by_breakdown.get(self.breakdown, [])
 
 
+def _v3_rows_by_day(
+    source: EventSource, frames: dict[datetime.date, pl.DataFrame]
+) -> dict[datetime.date, dict[str, list[dict[str, object]]]]:
+    """Each day's rows, by v3 breakdown."""
+    by_day = aggregate_rows_by_day(frames, source, v3_counts=True)
+    return {day: _v3_rows_by_breakdown(rows, source) for day, rows in by_day.items()}
+
+
 def _v3_rows_by_breakdown(
-    frame: pl.DataFrame, source: EventSource, day: datetime.date
+    rows: list[dict[str, object]], source: EventSource
 ) -> dict[str, list[dict[str, object]]]:
-    rows = aggregate_rows(frame, source, day, v3_counts=True)
     return {
         v3_name: [_v3_row(row, source, v3_name) for row in rows if row["breakdown"] == v1_name]
         for v3_name, v1_name in BREAKDOWNS.items()
