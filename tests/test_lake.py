@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from test_normalize import V1_HEADER, V2_HEADER, event, write_csv
 
 from scarf_etl.normalize import EventNormalizer, NormalizeError, RawEventFile
 from scarf_etl.normalize import events as normalize_events_module
+from scarf_etl.store import lake as lake_module
 from scarf_etl.store.lake import (
     BUILD_LOCK,
     build_aggregates_partition,
@@ -138,6 +140,49 @@ def test_two_processes_building_the_same_day_take_turns(tmp_path: Path) -> None:
     target = lake_partition_file(tmp_path, "package_events", DAY)
     assert read_partition_rows(target) == 60_000
     assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
+
+
+_HOLD_LOCK = """
+import fcntl, sys, time
+with open(sys.argv[1], "a+b") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_build_waits_for_another_runs_build_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process builds the day (holds its lock), a build waits, says what it
+    waits for, then builds once the other is done."""
+    monkeypatch.setattr(lake_module, "BUILD_WAIT_REPORT_SECONDS", 0.2)
+    raw = write_csv(tmp_path / "raw.csv", V2_HEADER, [event()])
+    target = lake_partition_file(tmp_path, "package_events", DAY)
+    target.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(target.parent / BUILD_LOCK), "1.0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    heard: list[str] = []
+    started = time.monotonic()
+    stats = build_events_partition(
+        [RawEventFile(raw, "pk")],
+        table="package_events",
+        day=DAY,
+        owner="me",
+        data_dir=tmp_path,
+        report=heard.append,
+    )
+    waited = time.monotonic() - started
+    holder.communicate(timeout=30)
+    assert holder.returncode == 0
+    assert stats.rows_out == 1 and read_partition_rows(target) == 1
+    assert waited >= 0.5  # it did wait for the holder
+    assert len(heard) >= 2
+    assert heard[0].startswith("waiting for another run that is building package_events 2026-11-01")
 
 
 def _window_days(raw: Path) -> list[tuple[date, list[RawEventFile]]]:

@@ -17,8 +17,9 @@ import fcntl
 import os
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -42,6 +43,8 @@ PARTITION_FILE: Final = "part-0.parquet"
 ETAG_SUFFIX: Final = ".etag"
 # In a partition folder: held by the build of that partition (see `_building`).
 BUILD_LOCK: Final = ".build.lock"
+BUILD_LOCK_POLL_SECONDS: Final = 0.1
+BUILD_WAIT_REPORT_SECONDS: Final = 15.0
 STAGING_PREFIX: Final = ".staging-"
 
 
@@ -62,7 +65,9 @@ def _temporary_sibling(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _building(target: Path, rejected_target: Path) -> Iterator[None]:
+def _building(
+    target: Path, rejected_target: Path, report: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Hold the partition's build lock while it is (re)built, then clear what a killed build
     left in its folders.
 
@@ -71,14 +76,34 @@ def _building(target: Path, rejected_target: Path) -> Iterator[None]:
     temporary files, and whatever such files are found once the lock is held belong to a
     build that died. The OS releases the lock with its process, kill -9 included; the lock
     file itself stays, empty, since removing it would race with a build waiting on it.
+    While it waits, `report` hears so every BUILD_WAIT_REPORT_SECONDS.
     """
     for folder in (target.parent, rejected_target.parent):
         folder.mkdir(parents=True, exist_ok=True)
     with open(target.parent / BUILD_LOCK, "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _wait_for_lock(lock.fileno(), target.parent, report)
         for folder in (target.parent, rejected_target.parent):
             _remove_crash_leftovers(folder)
         yield
+
+
+def _wait_for_lock(fd: int, partition: Path, report: Callable[[str], None] | None) -> None:
+    started = time.monotonic()
+    next_report = started
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            now = time.monotonic()
+            if report is not None and now >= next_report:
+                report(
+                    f"waiting for another run that is building {partition.parent.name} "
+                    f"{partition.name.removeprefix('date=')} ({now - started:.0f} s so far); "
+                    "it goes on once that build ends"
+                )
+                next_report = now + BUILD_WAIT_REPORT_SECONDS
+            time.sleep(BUILD_LOCK_POLL_SECONDS)
 
 
 def _remove_crash_leftovers(folder: Path) -> None:
@@ -123,9 +148,11 @@ def build_events_partition(
     owner: str,
     data_dir: Path | DataLocation,
     normalizer: EventNormalizer | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> NormalizeStats:
     """Normalize a day's raw event files into one lake partition and its rejected-rows file.
-    Days of a window pass the same `normalizer`, so small days share its connection.
+    Days of a window pass the same `normalizer`, so small days share its connection; `report`
+    hears about a wait for another run building the same partition.
 
     Each raw file is read once, by DuckDB under a memory limit (spilling to a staging folder
     next to the partition), so memory stays flat however big the day.
@@ -140,7 +167,7 @@ def build_events_partition(
     target = lake_partition_file(data_dir, table, day)
     rejected_target = rejected_partition_file(data_dir, table, day)
     temporary, rejected_temporary = _temporary_sibling(target), _temporary_sibling(rejected_target)
-    with _building(target, rejected_target):
+    with _building(target, rejected_target, report):
         try:
             with (
                 tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=target.parent) as staging,
@@ -166,7 +193,12 @@ def build_events_partition(
 
 
 def build_aggregates_partition(
-    files: Path | Sequence[Path], *, day: date, owner: str, data_dir: Path | DataLocation
+    files: Path | Sequence[Path],
+    *,
+    day: date,
+    owner: str,
+    data_dir: Path | DataLocation,
+    report: Callable[[str], None] | None = None,
 ) -> NormalizeStats:
     """Normalize a day's aggregates NDJSON (v3: a file per breakdown) into its lake partition
     and rejected-rows file.
@@ -181,7 +213,7 @@ def build_aggregates_partition(
     )
     target = lake_partition_file(data_dir, AGGREGATES_TABLE, day)
     rejected_target = rejected_partition_file(data_dir, AGGREGATES_TABLE, day)
-    with _building(target, rejected_target):
+    with _building(target, rejected_target, report):
         write_parquet_atomic(normalized.rows, target)
         write_parquet_atomic(normalized.rejected, rejected_target)
         publish_partition(location, target, rejected_target)
