@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -253,23 +253,29 @@ class EventCache:
             self._warm(parts)
 
     def _warm(self, parts: Sequence[tuple[EventSource, datetime.date]]) -> None:
+        budget = self._max_rows // 2
+        for source, batch in self._batches_missing(parts, lambda key: key in self._frames):
+            frames = self._frames_of(source, batch)
+            budget -= sum(frame.height for frame in frames.values())
+            if budget <= 0:
+                return
+
+    def _batches_missing(
+        self,
+        parts: Sequence[tuple[EventSource, datetime.date]],
+        present: Callable[[tuple[EventSource, datetime.date]], bool],
+    ) -> Iterator[tuple[EventSource, list[datetime.date]]]:
+        """The parts not `present`, a source's days together, in batches of up to
+        WARM_BATCH_ROWS events."""
         with self._lock:
             missing: dict[EventSource, list[datetime.date]] = {}
             for source, day in dict.fromkeys(parts):
-                if (source, day) not in self._frames:
+                if not present((source, day)):
                     missing.setdefault(source, []).append(day)
-        budget = self._max_rows // 2
         days_per_batch = max(1, WARM_BATCH_ROWS // max(1, self.events_per_day))
         for source, days in missing.items():
             for first in range(0, len(days), days_per_batch):
-                batch = days[first : first + days_per_batch]
-                frames = generate_days(self.seed, source, batch, self.events_per_day)
-                with self._lock:
-                    for day, frame in zip(batch, frames, strict=True):
-                        self._put((source, day), frame)
-                budget -= sum(frame.height for frame in frames)
-                if budget <= 0:
-                    return
+                yield source, days[first : first + days_per_batch]
 
     def derive_all(
         self,
@@ -285,19 +291,12 @@ class EventCache:
         a few calls, not one per day; a big day's frames, long evicted, are not regenerated once
         its values are kept."""
         with self._compute_lock:
-            with self._lock:
-                missing: dict[EventSource, list[datetime.date]] = {}
-                for source, day in dict.fromkeys(parts):
-                    if (name, source, day) not in self._derived:
-                        missing.setdefault(source, []).append(day)
-            days_per_batch = max(1, WARM_BATCH_ROWS // max(1, self.events_per_day))
-            for source, days in missing.items():
-                for first in range(0, len(days), days_per_batch):
-                    batch = days[first : first + days_per_batch]
-                    values = compute_days(source, self._frames_of(source, batch))
-                    with self._lock:
-                        for day in batch:
-                            self._keep_derived((name, source, day), values[day])
+            derived = self._batches_missing(parts, lambda key: (name, *key) in self._derived)
+            for source, batch in derived:
+                values = compute_days(source, self._frames_of(source, batch))
+                with self._lock:
+                    for day in batch:
+                        self._keep_derived((name, source, day), values[day])
 
     def _frames_of(
         self, source: EventSource, days: Sequence[datetime.date]
