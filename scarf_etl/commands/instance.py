@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +12,8 @@ import dagster as dg
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_SETTINGS = "dagster.yaml"
+# Held while the instance is opened (see get_instance).
+INSTANCE_LOCK = ".scarf-etl-instance.lock"
 # The project's instance settings, beside the package in a checkout (the supported install).
 PROJECT_INSTANCE_SETTINGS = Path(__file__).resolve().parents[2] / INSTANCE_SETTINGS
 
@@ -27,5 +30,10 @@ def prepare_dagster_home() -> Path:
 
 
 def get_instance() -> dg.DagsterInstance:
-    prepare_dagster_home()
-    return dg.DagsterInstance.get()
+    """The instance at `$DAGSTER_HOME`. Its first opening creates the SQLite storage's tables;
+    two commands doing that at once (two first loads started together) made one fail with
+    "table ... already exists", so the opening is done under a lock file in the home."""
+    home = prepare_dagster_home()
+    with open(home / INSTANCE_LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or by the OS if killed
+        return dg.DagsterInstance.get()
