@@ -15,6 +15,7 @@ from test_normalize import V1_HEADER, V2_HEADER, event, write_csv
 
 from scarf_etl.normalize import EventNormalizer, NormalizeError, RawEventFile
 from scarf_etl.normalize import events as normalize_events_module
+from scarf_etl.schemas import EVENT_TABLE_COLUMNS
 from scarf_etl.store import lake as lake_module
 from scarf_etl.store.lake import (
     BUILD_LOCK,
@@ -57,6 +58,8 @@ def test_events_partition_stats_files_and_rerun(tmp_path: Path) -> None:
     rejected = pl.read_parquet(rejected_partition_file(tmp_path, "package_events", DAY))
     assert rejected["source_file"].to_list() == ["raw/p.csv"]
     first = pl.read_parquet(target)
+    # Exactly the lake's columns: none taken from the date=YYYY-MM-DD folder the build stages in.
+    assert pq.read_schema(target).names == list(EVENT_TABLE_COLUMNS)
 
     build_events_partition(files, table="package_events", day=DAY, owner="me", data_dir=tmp_path)
     assert pl.read_parquet(target).equals(first)

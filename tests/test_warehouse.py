@@ -15,13 +15,14 @@ import pytest
 from test_normalize import V2_HEADER, event, write_csv
 
 from scarf_etl.normalize import RawEventFile
+from scarf_etl.schemas import EVENT_TABLE_COLUMNS
 from scarf_etl.settings import WarehouseSpec
 from scarf_etl.store.lake import (
     build_events_partition,
     lake_partition_file,
     rejected_partition_file,
 )
-from scarf_etl.store.warehouse import DayFiles, Warehouse
+from scarf_etl.store.warehouse import SCHEMA_VERSION, DayFiles, Warehouse
 from tests.warehouse_backends import postgres_server, warehouse_spec  # noqa: F401
 
 DAY = date(2026, 11, 1)
@@ -96,6 +97,40 @@ def test_unknown_column_is_added_by_alter(warehouse: Warehouse, tmp_path: Path) 
     build_day(tmp_path, [event(new_field="hello")], [*V2_HEADER, "new_field"])
     load_day(warehouse, tmp_path)
     assert warehouse.query("SELECT new_field FROM scarf.package_events") == [("hello",)]
+
+
+def event_table_columns(warehouse: Warehouse) -> list[str]:
+    rows = warehouse.query(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'scarf' AND table_name = 'package_events' ORDER BY ordinal_position"
+    )
+    return [str(name) for (name,) in rows]
+
+
+def test_a_load_adds_only_the_exports_own_columns(warehouse: Warehouse, tmp_path: Path) -> None:
+    build_day(tmp_path, [event(new_field="hello")], [*V2_HEADER, "new_field"])
+    load_day(warehouse, tmp_path)
+    assert event_table_columns(warehouse) == [*EVENT_TABLE_COLUMNS, "new_field"]
+
+
+def test_the_stray_date_column_of_older_builds_is_dropped_and_never_loaded(
+    embedded_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Builds before schema version 3 wrote a `date` DATE column taken from the partition's
+    folder name into the lake, and the warehouse took it over."""
+    build_day(tmp_path, [event(), event(id="e2")])
+    partition = lake_partition_file(tmp_path, "package_events", DAY)
+    pl.read_parquet(partition).with_columns(date=pl.col("event_date")).write_parquet(partition)
+    with embedded_warehouse.transaction() as connection:
+        connection.execute("ALTER TABLE scarf.package_events ADD COLUMN date DATE")
+        connection.execute("DELETE FROM scarf.schema_version")
+        connection.execute("INSERT INTO scarf.schema_version (version) VALUES (2)")
+
+    embedded_warehouse.ensure_schema()
+    assert "date" not in event_table_columns(embedded_warehouse)
+    assert embedded_warehouse.schema_version() == SCHEMA_VERSION == 3
+    assert load_day(embedded_warehouse, tmp_path) == 2
+    assert event_table_columns(embedded_warehouse) == list(EVENT_TABLE_COLUMNS)
 
 
 def test_failed_load_leaves_the_table_as_it_was(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ The recorded digest (tests/data/warehouse_digest_2026-10-01_03.json) came from
 `scarf-etl load --from 2026-10-01 --to 2026-10-03` at commit 8a1fd9b, before the architecture
 work of issue 8's second stop (configuration on resources, FetchPlan reading the dataset
 declarations, the package list fetched once) and before the DuckDB 1.5.5 pin, against the
-emulator at seed 0 and 50 events per package per day. Re-record it only for an intended change
-of the tables, and say which in the commit."""
+emulator at seed 0 and 50 events per package per day. Re-recorded once since, for an intended
+change: schema version 3 dropped the stray `date` column of the event tables (the rows were
+checked equal to the first recording with that column put back). Re-record it only for an
+intended change of the tables, and say which in the commit."""
 
 from __future__ import annotations
 

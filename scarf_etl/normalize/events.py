@@ -270,7 +270,7 @@ def _stage(
     counted = connection.execute(
         f"SELECT count(*), count(*) FILTER (WHERE time IS NULL), "
         f"count(*) FILTER (WHERE __id_missing AND time IS NOT NULL) "
-        f"FROM read_parquet({_literal(str(target))})"
+        f"FROM read_parquet({_literal(str(target))}, hive_partitioning = false)"
     ).fetchone()
     rows, unreadable_times, missing_ids = (int(v) for v in counted) if counted else (0, 0, 0)
     if unreadable_times:
@@ -312,7 +312,8 @@ def _reject_unreadable_times(
         )
     kept = staging / f"file-{file.position}-timed.parquet"
     connection.execute(
-        f"COPY (SELECT * FROM read_parquet({_literal(str(staged))}) WHERE time IS NOT NULL) "
+        f"COPY (SELECT * FROM read_parquet({_literal(str(staged))}, hive_partitioning = false) "
+        f"WHERE time IS NOT NULL) "
         f"TO {_literal(str(kept))} "
         f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
     )
@@ -411,11 +412,13 @@ def _write_rejected(
     return read
 
 
+# Staging files live in the partition's folder (date=YYYY-MM-DD/.staging-*/): every read of them
+# turns hive partitioning off, or DuckDB adds a `date` column taken from the folder's name.
 _STAGED_VIEW: Final = """
     CREATE VIEW staged AS
     SELECT * EXCLUDE (file_row_number),
         __file * {stride} + file_row_number AS __row
-    FROM read_parquet({paths}, file_row_number = true)
+    FROM read_parquet({paths}, file_row_number = true, hive_partitioning = false)
 """
 # Rows that would be kept but for the duplicates: ids are the export's, or for id-less files
 # the digest plus "-<ordinal>" among identical rows of the same file (first copy: bare digest).

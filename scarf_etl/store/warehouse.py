@@ -48,8 +48,15 @@ SCHEMA: Final = "scarf"
 REJECTED_TABLE: Final = "rejected_rows"
 LOADED_DAYS_TABLE: Final = "loaded_days"
 # Version 1: event_id PRIMARY KEY (2026-11). Version 2: no key, loaded_days, v3 aggregates
-# columns. ensure_schema() brings any older file to this version.
-SCHEMA_VERSION: Final = 2
+# columns. Version 3: no stray `date` column in the event tables (see _STRAY_FOLDER_COLUMN).
+# ensure_schema() brings any older file to this version.
+SCHEMA_VERSION: Final = 3
+# Lake partitions built before schema version 3 carry a `date` DATE column that DuckDB took from
+# their folder's name (date=YYYY-MM-DD) while reading staging files inside it, and warehouses
+# that loaded them gained it too. Unknown export columns are always VARCHAR, so a DATE-typed
+# `date` in an event table is that stray column, never data (aggregates have a real `date`):
+# loads leave it out and ensure_schema drops it.
+_STRAY_FOLDER_COLUMN: Final = ("date", "DATE")
 # A write another DuckLake writer got in ahead of is tried again, this many times in all, after
 # a jittered exponential backoff: 0.25 s, 0.5 s, 1 s ... capped at 15 s (2 to 4 minutes in all:
 # a SQLite catalog stays locked while another load commits a big day).
@@ -96,6 +103,13 @@ class WarehouseBackend(Protocol):
 
 def _sql(name: str) -> str:
     return resources.files("scarf_etl.store.sql").joinpath(name).read_text(encoding="utf-8")
+
+
+def _describe(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: list[object]
+) -> list[tuple[Any, ...]]:
+    """DESCRIBE's rows for a query: (column name, type, ...)."""
+    return connection.execute(f"DESCRIBE {sql}", params).fetchall()
 
 
 def _identifier(name: str) -> str:
@@ -240,6 +254,7 @@ class Warehouse:
             for table in EVENT_TABLES:  # a closed set: safe to format into the statement
                 connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{table}"))
                 self._drop_primary_key(connection, table)
+                self._drop_stray_folder_column(connection, table)
             connection.execute(_sql(_CREATE_VIEWS))
             current = connection.execute(
                 f"SELECT max(version) FROM {SCHEMA}.schema_version"
@@ -272,10 +287,21 @@ class Warehouse:
             return
         rebuilt = f"{table}__without_key"
         connection.execute(_sql(_CREATE_EVENT_TABLE).format(name=f"{SCHEMA}.{rebuilt}"))
-        self._add_missing_columns(connection, rebuilt, f"SELECT * FROM {SCHEMA}.{table}", [])
+        described = _describe(connection, f"SELECT * FROM {SCHEMA}.{table}", [])
+        self._add_missing_columns(connection, rebuilt, described)
         connection.execute(f"INSERT INTO {SCHEMA}.{rebuilt} BY NAME SELECT * FROM {SCHEMA}.{table}")
         connection.execute(f"DROP TABLE {SCHEMA}.{table}")
         connection.execute(f"ALTER TABLE {SCHEMA}.{rebuilt} RENAME TO {table}")
+
+    def _drop_stray_folder_column(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
+        name, kind = _STRAY_FOLDER_COLUMN
+        stray = connection.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? AND column_name = ? AND data_type = ?",
+            [SCHEMA, table, name, kind],
+        ).fetchone()
+        if stray and stray[0]:
+            connection.execute(f"ALTER TABLE {SCHEMA}.{table} DROP COLUMN {_identifier(name)}")
 
     def _table_columns(self, connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         rows = connection.execute(
@@ -289,12 +315,10 @@ class Warehouse:
         self,
         connection: duckdb.DuckDBPyConnection,
         table: str,
-        source_sql: str,
-        params: list[object],
+        described: Sequence[tuple[Any, ...]],
     ) -> list[str]:
-        """ALTER TABLE ADD COLUMN for each column of `source_sql` the table lacks."""
+        """ALTER TABLE ADD COLUMN for each column (DESCRIBE's rows) the table lacks."""
         existing = self._table_columns(connection, table)
-        described = connection.execute(f"DESCRIBE {source_sql}", params).fetchall()
         added: list[str] = []
         for column_name, column_type, *_ in described:
             if column_name in existing:
@@ -337,7 +361,15 @@ class Warehouse:
         def work(connection: duckdb.DuckDBPyConnection) -> dict[date, int]:
             # Table row order means nothing here; keeping it would buffer the whole insert.
             connection.execute("SET preserve_insertion_order = false")
-            self._add_missing_columns(connection, table, f"SELECT * FROM {read}", [files])
+            described = _describe(connection, f"SELECT * FROM {read}", [files])
+            stray_in_files = any(tuple(row[:2]) == _STRAY_FOLDER_COLUMN for row in described)
+            if table in EVENT_TABLES and stray_in_files:  # aggregates have a real `date`
+                stray = _identifier(_STRAY_FOLDER_COLUMN[0])
+                described = [row for row in described if tuple(row[:2]) != _STRAY_FOLDER_COLUMN]
+                select = f"SELECT * EXCLUDE ({stray}) FROM {read}"
+            else:
+                select = f"SELECT * FROM {read}"
+            self._add_missing_columns(connection, table, described)
             foreign = connection.execute(
                 f"SELECT parse_filename(p.filename), count(*) FROM "
                 f"read_parquet(?, hive_partitioning = false, union_by_name = true, "
@@ -355,9 +387,7 @@ class Warehouse:
                 f"DELETE FROM {SCHEMA}.{table} WHERE list_contains(?, {date_column}) AND owner = ?",
                 [dates, owner],
             )
-            connection.execute(
-                f"INSERT INTO {SCHEMA}.{table} BY NAME SELECT * FROM {read}", [files]
-            )
+            connection.execute(f"INSERT INTO {SCHEMA}.{table} BY NAME {select}", [files])
             rows = self._counts_by_day(
                 connection,
                 f"SELECT {date_column}, count(*) FROM {SCHEMA}.{table} "
@@ -437,7 +467,8 @@ class Warehouse:
             connection.execute(
                 f"CREATE TABLE IF NOT EXISTS {SCHEMA}.{table} AS SELECT * FROM incoming LIMIT 0"
             )
-            self._add_missing_columns(connection, table, "SELECT * FROM incoming", [])
+            described = _describe(connection, "SELECT * FROM incoming", [])
+            self._add_missing_columns(connection, table, described)
             connection.execute(f"DELETE FROM {SCHEMA}.{table} WHERE owner = ?", [owner])
             inserted = connection.execute(
                 f"INSERT INTO {SCHEMA}.{table} BY NAME SELECT * FROM incoming"
