@@ -38,6 +38,13 @@ PUBLISH_TMP_INFIX: Final = ".publish-"
 # buffer pool from the machine's RAM and a 2M-event insert peaks near 0.9 GB. Beyond the cap it
 # spills to a temp directory, so this bounds memory, not what can be loaded.
 MEMORY_LIMIT: Final = "256MB"
+# The storage format a new warehouse file is created in (an existing file keeps its own). DuckDB
+# creates files readable by v1.0 by default, without the DICT_FSST string compression of v1.3:
+# there it analyses every string segment for both dictionary and FSST, and a 2M-event day's
+# insert took 2.9 s wall / 5.6 CPU s against 2.1 s / 4.0 s in this format, at the same size.
+# Files in it open in DuckDB 1.3 (May 2025) and later.
+STORAGE_VERSION: Final = "v1.3.0"
+_CONFIG: Final = {"memory_limit": MEMORY_LIMIT, "storage_compatibility_version": STORAGE_VERSION}
 
 
 class WarehouseLockedError(RuntimeError):
@@ -146,9 +153,7 @@ class EmbeddedBackend:
         while True:
             try:
                 connection = duckdb.connect(
-                    str(self.build_path),
-                    read_only=read_only,
-                    config={"memory_limit": MEMORY_LIMIT},
+                    str(self.build_path), read_only=read_only, config=dict(_CONFIG)
                 )
                 break
             except duckdb.IOException as error:
