@@ -67,6 +67,37 @@ def test_events_partition_stats_files_and_rerun(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
 
 
+@pytest.mark.parametrize("extra", [[], ["new_field"]])
+def test_a_day_with_nothing_to_drop_matches_one_that_is_rewritten(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    """A clean one-file day keeps its staging file as the partition; a day with a row to drop
+    is rewritten. Both must give the same columns, types, rows and order."""
+    header = [*V2_HEADER, *extra]
+    clean = [event(id=f"e{i}", time=f"2026-11-01T0{i}:00:00Z", new_field=f"v{i}") for i in range(5)]
+    late = event(id="late", time="2026-11-02T00:00:01Z")
+    partitions = []
+    for name, rows in (("clean", clean), ("with-a-late-row", [*clean[:2], late, *clean[2:]])):
+        data_dir = tmp_path / name
+        raw = write_csv(tmp_path / f"{name}.csv", header, rows)
+        stats = build_events_partition(
+            [RawEventFile(raw, "pk")],
+            table="package_events",
+            day=DAY,
+            owner="me",
+            data_dir=data_dir,
+        )
+        assert (stats.rows_out, stats.duplicates, stats.rejected) == (5, 0, 0)
+        target = lake_partition_file(data_dir, "package_events", DAY)
+        assert pq.ParquetFile(target).metadata.row_group(0).column(0).compression == "ZSTD"
+        assert sorted(p.name for p in target.parent.iterdir()) == [BUILD_LOCK, target.name]
+        partitions.append(pl.read_parquet(target))
+    kept, rewritten = partitions
+    assert kept.columns == [*EVENT_TABLE_COLUMNS][:-1] + extra + ["owner"]
+    assert kept.equals(rewritten)
+    assert kept["event_id"].to_list() == [f"e{i}" for i in range(5)]  # file order
+
+
 def test_fixed_raw_replaces_the_rejected_file(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "p.csv", V2_HEADER, [event(time="?")])
     args = {"table": "pixel_events", "day": DAY, "owner": "me", "data_dir": tmp_path}

@@ -4,9 +4,12 @@ no Dagster; writes only the files its caller names.
 DuckDB's CSV reader does the heavy part once per file: it parses and types each record and sets
 aside, with its byte position and raw text, every record it cannot read (wrong field count,
 oversized, unterminated quote, not UTF-8, a value that does not cast). Rows go to a staging
-parquet file in file order; duplicates are then found on the ids alone and the partition is
-written from the staging files (row order within the partition is not kept). DuckDB runs under
-a memory limit and spills to the staging folder, so memory stays flat however big the day.
+parquet file in file order, already in the partition's columns and compression; duplicates are
+then found on the ids alone. A day of one file with nothing to drop (no duplicate, no row outside
+the day, no row without an id: most days) keeps its staging file as the partition; any other is
+rewritten from the staging files without the dropped rows (row order within a big partition is
+not kept). DuckDB runs under a memory limit and spills to the staging folder, so memory stays
+flat however big the day.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ _FILE_STRIDE: Final = 1 << 40
 # Small staging row groups keep the order-preserving COPY's buffer of finished groups small.
 _STAGING_ROW_GROUP: Final = 30_000
 _PARTITION_ROW_GROUP: Final = 100_000
+# Staging files are written as the partition is, so one with nothing to drop can become it.
+_STAGING_FORMAT: Final = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_STAGING_ROW_GROUP}"
 _SORTED_ROWS_LIMIT: Final = 200_000
 _DUCKDB_TYPES: Final[dict[pl.DataType, str]] = {
     pl.String(): "VARCHAR",
@@ -167,8 +172,8 @@ class _EventFile:
             f"rejects_scan = {_literal(f'scans_{self.position}')})"
         )
 
-    def staged_select(self, extras: Sequence[str], start: datetime, end: datetime) -> str:
-        """One row per record read: the lake columns, the event key and two flags."""
+    def staged_select(self, extras: Sequence[str], owner: str) -> str:
+        """One row per record read, in the partition's columns (event_id: the event key)."""
         present = set(self.names)
 
         def value(name: str) -> str:
@@ -179,24 +184,35 @@ class _EventFile:
         content = [n for n in EVENT_COLUMNS if n != "id"] + list(extras)
         if self.has_id:
             key = "trim(id)"
-            id_missing = "id IS NULL OR trim(id) = ''"
         else:
             # No id (legacy v1): a digest of the row's typed values in canonical order, so v1
             # and v2 layouts agree; its ordinal among identical rows is added afterwards.
             parts = ", ".join(f"coalesce(CAST({value(n)} AS VARCHAR), '')" for n in content)
             key = f"md5(concat_ws(chr(31), {_literal(self.raw.package_id or '')}, {parts}))"
-            id_missing = "false"
         return f"""
             SELECT
                 {key} AS event_id,
                 CAST(time AS DATE) AS event_date,
                 CAST({_literal(self.raw.package_id)} AS VARCHAR) AS package_id,
                 {", ".join(f"{value(n)} AS {_identifier(n)}" for n in content)},
+                CAST({_literal(owner)} AS VARCHAR) AS owner
+            FROM {self.read_csv()}
+        """
+
+    def flagged(self, staged: Path, start: datetime, end: datetime) -> str:
+        """The staged rows with their key in the day (__row) and two flags (whether the id is
+        missing, whether the time is in the day), computed, not stored, so the staged file
+        keeps the partition's columns."""
+        id_missing = "event_id IS NULL OR event_id = ''" if self.has_id else "false"
+        return f"""
+            SELECT * EXCLUDE (file_row_number),
                 ({id_missing}) AS __id_missing,
                 (time >= TIMESTAMPTZ '{start.isoformat()}'
                     AND time < TIMESTAMPTZ '{end.isoformat()}') AS __in_window,
-                CAST({self.position} AS BIGINT) AS __file
-            FROM {self.read_csv()}
+                CAST({self.position} AS BIGINT) AS __file,
+                {self.position} * {_FILE_STRIDE} + file_row_number AS __row
+            FROM read_parquet({_literal(str(staged))}, file_row_number = true,
+                hive_partitioning = false)
         """
 
 
@@ -249,27 +265,24 @@ def _stage(
     connection: duckdb.DuckDBPyConnection,
     file: _EventFile,
     extras: Sequence[str],
-    day: date,
+    owner: str,
     staging: Path,
 ) -> tuple[Path, int, int]:
     """Stage the file's records; return the staged file, its rows and how many of them have
     no id."""
-    start = datetime.combine(day, time(), tzinfo=UTC)
     target = staging / f"file-{file.position}.parquet"
-    select = file.staged_select(extras, start, start + timedelta(days=1))
+    select = file.staged_select(extras, owner)
     try:
-        connection.execute(
-            f"COPY ({select}) TO {_literal(str(target))} "
-            f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
-        )
+        connection.execute(f"COPY ({select}) TO {_literal(str(target))} ({_STAGING_FORMAT})")
     except (duckdb.OutOfMemoryException, duckdb.IOException):
         raise  # the machine's trouble, not the file's
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
     # One pass over the staged rows for both counts (a small day's cost is its queries).
+    id_missing = "event_id IS NULL OR event_id = ''" if file.has_id else "false"
     counted = connection.execute(
         f"SELECT count(*), count(*) FILTER (WHERE time IS NULL), "
-        f"count(*) FILTER (WHERE __id_missing AND time IS NOT NULL) "
+        f"count(*) FILTER (WHERE ({id_missing}) AND time IS NOT NULL) "
         f"FROM read_parquet({_literal(str(target))}, hive_partitioning = false)"
     ).fetchone()
     rows, unreadable_times, missing_ids = (int(v) for v in counted) if counted else (0, 0, 0)
@@ -313,9 +326,7 @@ def _reject_unreadable_times(
     kept = staging / f"file-{file.position}-timed.parquet"
     connection.execute(
         f"COPY (SELECT * FROM read_parquet({_literal(str(staged))}, hive_partitioning = false) "
-        f"WHERE time IS NOT NULL) "
-        f"TO {_literal(str(kept))} "
-        f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {_STAGING_ROW_GROUP})"
+        f"WHERE time IS NOT NULL) TO {_literal(str(kept))} ({_STAGING_FORMAT})"
     )
     staged.unlink()
     return kept
@@ -414,12 +425,7 @@ def _write_rejected(
 
 # Staging files live in the partition's folder (date=YYYY-MM-DD/.staging-*/): every read of them
 # turns hive partitioning off, or DuckDB adds a `date` column taken from the folder's name.
-_STAGED_VIEW: Final = """
-    CREATE VIEW staged AS
-    SELECT * EXCLUDE (file_row_number),
-        __file * {stride} + file_row_number AS __row
-    FROM read_parquet({paths}, file_row_number = true, hive_partitioning = false)
-"""
+_STAGED_VIEW: Final = "CREATE VIEW staged AS {selects}"
 # Rows that would be kept but for the duplicates: ids are the export's, or for id-less files
 # the digest plus "-<ordinal>" among identical rows of the same file (first copy: bare digest).
 _KEYED: Final = """
@@ -460,7 +466,7 @@ _DROPPED: Final = """
 _PARTITION: Final = """
     COPY (
         SELECT {event_id} AS event_id, * EXCLUDE (event_id, __id_missing, __in_window, __file,
-            __row{suffix_column}), CAST({owner} AS VARCHAR) AS owner
+            __row{suffix_column})
         FROM staged {suffix_join}
         WHERE __in_window AND NOT __id_missing AND __row NOT IN (SELECT __row FROM dropped)
         {order}
@@ -570,7 +576,7 @@ def _normalize_day(
     day, owner = outputs.day, outputs.owner
     rejected = RejectedWriter(outputs.rejected_path, outputs.table, day, owner)
     try:
-        staged_files = [_stage(connection, f, extras, day, staging) for f in present]
+        staged_files = [_stage(connection, f, extras, owner, staging) for f in present]
         staged = [path for path, _, _ in staged_files]
         read_rejects = 0
         for file, (_, rows, missing) in zip(present, staged_files, strict=True):
@@ -579,8 +585,12 @@ def _normalize_day(
                 _fail_if_records_went_missing(file, rows + file_rejects)
             read_rejects += file_rejects
         rejected.close()
-        paths = "[" + ", ".join(_literal(str(p)) for p in staged) + "]"
-        connection.execute(_STAGED_VIEW.format(stride=_FILE_STRIDE, paths=paths))
+        start = datetime.combine(day, time(), tzinfo=UTC)
+        end = start + timedelta(days=1)
+        selects = " UNION ALL ".join(
+            f.flagged(path, start, end) for f, path in zip(present, staged, strict=True)
+        )
+        connection.execute(_STAGED_VIEW.format(selects=selects))
         id_less = [str(f.position) for f in present if not f.has_id]
         if id_less:
             connection.execute(_KEYED.format(id_less=", ".join(id_less)))
@@ -592,22 +602,28 @@ def _normalize_day(
         assert counted is not None
         staged_rows, missing_ids, out_of_window, kept = (int(v) for v in counted)
         connection.execute(_DROPPED.format(event_id=event_id, suffix_join=suffix_join))
-        written = connection.execute(
-            _PARTITION.format(
-                event_id=event_id,
-                suffix_join=suffix_join,
-                suffix_column=suffix_column,
-                owner=_literal(owner),
-                target=_literal(str(outputs.rows_path)),
-                row_group=_PARTITION_ROW_GROUP,
-                # File order costs a sort: kept for small days (re-runs give the same file),
-                # not for big ones (row order is not part of the partition's contract).
-                order="ORDER BY __row" if staged_rows <= _SORTED_ROWS_LIMIT else "",
-            )
-        ).fetchone()
+        dropped = connection.execute("SELECT count(*) FROM dropped").fetchone()
+        if len(staged) == 1 and not id_less and kept == staged_rows and dropped == (0,):
+            # Nothing to drop: the staging file, in file order, is the partition already.
+            os.replace(staged[0], outputs.rows_path)
+            rows_out = staged_rows
+        else:
+            written = connection.execute(
+                _PARTITION.format(
+                    event_id=event_id,
+                    suffix_join=suffix_join,
+                    suffix_column=suffix_column,
+                    target=_literal(str(outputs.rows_path)),
+                    row_group=_PARTITION_ROW_GROUP,
+                    # File order costs a sort: kept for small days (re-runs give the same
+                    # file), not for big ones (row order is not part of the partition's
+                    # contract).
+                    order="ORDER BY __row" if staged_rows <= _SORTED_ROWS_LIMIT else "",
+                )
+            ).fetchone()
+            rows_out = int(written[0]) if written else 0
     finally:
         rejected.close()
-    rows_out = int(written[0]) if written else 0
     long_lines_set_aside = sum(len(f.long_records) for f in present)
     return NormalizeStats(
         rows_in=staged_rows + read_rejects + long_lines_set_aside,
