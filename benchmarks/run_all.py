@@ -49,6 +49,7 @@ from bench_pipeline_day import TreeMemory
 from scarf_etl.client.exports import V3_BREAKDOWNS
 from scarf_etl.emulator.server import EmulatorServer
 from scarf_etl.emulator.world import DEMO_ORG, DEMO_TOKEN
+from scarf_etl.store.embedded import STORAGE_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL_DAY_TARGET_SECONDS = 8.0
@@ -178,7 +179,9 @@ def curl(urls: Sequence[str], folder: Path) -> float:
 DUCKDB_LOAD = """
 import sys, duckdb
 folder, database, aggregates = sys.argv[1], sys.argv[2], sys.argv[3] == "aggregates"
-with duckdb.connect(database) as connection:
+storage = sys.argv[4] if len(sys.argv) > 4 else ""
+config = {"storage_compatibility_version": storage} if storage else {}
+with duckdb.connect(database, config=config) as connection:
     connection.execute("SET enable_progress_bar = false")  # 1.5 draws it on stdout
     connection.execute(
         f"CREATE TABLE events AS SELECT * FROM read_csv('{folder}/*.csv', union_by_name = true)"
@@ -191,10 +194,13 @@ with duckdb.connect(database) as connection:
 """
 
 
-def duckdb_load(folder: Path, database: Path) -> tuple[float, int]:
+def duckdb_load(folder: Path, database: Path, storage: str = "") -> tuple[float, int]:
+    """DuckDB's own load of the files; `storage`: the file's storage format (its default if
+    empty)."""
+    database.unlink(missing_ok=True)
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", DUCKDB_LOAD, str(folder), str(database), "aggregates"],
+        [sys.executable, "-c", DUCKDB_LOAD, str(folder), str(database), "aggregates", storage],
         check=True,
         capture_output=True,
         text=True,
@@ -279,6 +285,9 @@ def day_at_volume(events_per_day: int, scratch: Path) -> list[Row]:
         fetched = curl(urls, scratch / "volume-curl")  # also warms the emulator's cache
         fetched = curl(urls, scratch / "volume-curl")
         loaded_seconds, duckdb_rows = duckdb_load(scratch / "volume-curl", scratch / "duck.db")
+        same_format_seconds, _ = duckdb_load(
+            scratch / "volume-curl", scratch / "duck-same-format.db", STORAGE_VERSION
+        )
         result = load(server, scratch / "volume", day, day)
     warehouse = result.data_dir / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as connection:
@@ -293,6 +302,13 @@ def day_at_volume(events_per_day: int, scratch: Path) -> list[Row]:
     name = f"a day of {events:,} events: scarf-etl load"
     return [
         Row(f"{name}, s", result.seconds, "s", fetched + loaded_seconds, "curl + DuckDB, s"),
+        Row(
+            f"{name}, s",
+            result.seconds,
+            "s",
+            fetched + same_format_seconds,
+            f"curl + DuckDB into a {STORAGE_VERSION} file, s",
+        ),
         Row(f"{name}, peak RSS MiB", result.peak_mib, "MiB", PEAK_RSS_LIMIT_MIB, "0.7 GB"),
         Row("warehouse MB per million events", warehouse_mb, "MB", duckdb_mb, "DuckDB table"),
     ]
@@ -312,10 +328,17 @@ def lake_and_warehouse(rows: int, scratch: Path) -> list[Row]:
     (folder / "events.csv").symlink_to(raw)
     database = scratch / "generated.db"
     theirs = timed([sys.executable, "-c", DUCKDB_LOAD, str(folder), str(database), "events"])
+    database.unlink()
+    same = timed(
+        [sys.executable, "-c", DUCKDB_LOAD, str(folder), str(database), "events", STORAGE_VERSION]
+    )
     name = f"lake + warehouse of a {rows:,}-row day"
+    same_name = f"DuckDB read_csv into a {STORAGE_VERSION} file"
     return [
         Row(f"{name}, wall s", ours[0], "s", theirs[0], "DuckDB read_csv, s"),
         Row(f"{name}, CPU s", ours[1], "s", theirs[1], "DuckDB read_csv, CPU s"),
+        Row(f"{name}, wall s", ours[0], "s", same[0], f"{same_name}, s"),
+        Row(f"{name}, CPU s", ours[1], "s", same[1], f"{same_name}, CPU s"),
     ]
 
 
