@@ -172,8 +172,10 @@ class _EventFile:
             f"rejects_scan = {_literal(f'scans_{self.position}')})"
         )
 
-    def staged_select(self, extras: Sequence[str], owner: str) -> str:
-        """One row per record read, in the partition's columns (event_id: the event key)."""
+    def staged_select(self, extras: Sequence[str], day: date, owner: str) -> str:
+        """One row per record read, in the partition's columns (event_id: the event key).
+        event_date is the day itself: rows whose time falls outside it never reach the
+        partition (and a cast of each time to a date cost ~0.15 CPU s per 2M rows)."""
         present = set(self.names)
 
         def value(name: str) -> str:
@@ -192,7 +194,7 @@ class _EventFile:
         return f"""
             SELECT
                 {key} AS event_id,
-                CAST(time AS DATE) AS event_date,
+                DATE '{day.isoformat()}' AS event_date,
                 CAST({_literal(self.raw.package_id)} AS VARCHAR) AS package_id,
                 {", ".join(f"{value(n)} AS {_identifier(n)}" for n in content)},
                 CAST({_literal(owner)} AS VARCHAR) AS owner
@@ -265,13 +267,14 @@ def _stage(
     connection: duckdb.DuckDBPyConnection,
     file: _EventFile,
     extras: Sequence[str],
+    day: date,
     owner: str,
     staging: Path,
 ) -> tuple[Path, int, int]:
     """Stage the file's records; return the staged file, its rows and how many of them have
     no id."""
     target = staging / f"file-{file.position}.parquet"
-    select = file.staged_select(extras, owner)
+    select = file.staged_select(extras, day, owner)
     try:
         connection.execute(f"COPY ({select}) TO {_literal(str(target))} ({_STAGING_FORMAT})")
     except (duckdb.OutOfMemoryException, duckdb.IOException):
@@ -576,7 +579,7 @@ def _normalize_day(
     day, owner = outputs.day, outputs.owner
     rejected = RejectedWriter(outputs.rejected_path, outputs.table, day, owner)
     try:
-        staged_files = [_stage(connection, f, extras, owner, staging) for f in present]
+        staged_files = [_stage(connection, f, extras, day, owner, staging) for f in present]
         staged = [path for path, _, _ in staged_files]
         read_rejects = 0
         for file, (_, rows, missing) in zip(present, staged_files, strict=True):
