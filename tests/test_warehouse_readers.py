@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from scarf_etl.emulator.server import EmulatorServer
+from scarf_etl.store.embedded import STORAGE_VERSION
 from scarf_etl.store.warehouse import SCHEMA_VERSION, Warehouse, build_path_for
-from tests.pipeline_helpers import configure, materialize_days, scalar
+from tests.pipeline_helpers import configure, materialize_days, scalar, table_snapshot
 
 FIRST_DAY = dt.date(2026, 11, 2)
 SECOND_DAY = dt.date(2026, 11, 3)
@@ -128,3 +129,65 @@ def test_a_warehouse_from_before_the_build_file_is_adopted(tmp_path: Path) -> No
         )
         == 0
     )
+
+
+def storage_version(path: Path) -> str:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        row = connection.execute(
+            "SELECT tags['storage_version'] FROM duckdb_databases() "
+            "WHERE database_name = current_database()"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def views(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        names = connection.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'scarf' ORDER BY 1"
+        ).fetchall()
+        return {
+            name: connection.execute(f'SELECT * FROM scarf."{name}" ORDER BY ALL').fetchall()
+            for (name,) in names
+        }
+
+
+def test_a_warehouse_in_an_older_storage_format_is_rewritten_once_losing_nothing(
+    monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    import duckdb
+
+    warehouse_path = configure(monkeypatch, emulator, tmp_path / "data")
+    assert materialize_days(FIRST_DAY, FIRST_DAY).success
+    build = build_path_for(warehouse_path)
+    # A warehouse as DuckDB creates files by default (storage format v1.0), with real content.
+    older = build.with_name("older.duckdb")
+    with duckdb.connect() as connection:
+        connection.execute(f"ATTACH '{build}' AS current (READ_ONLY)")
+        connection.execute(f"ATTACH '{older}' AS older (STORAGE_VERSION 'v1.0.0')")
+        connection.execute("COPY FROM DATABASE current TO older")
+    older.replace(build)
+    assert storage_version(build) == "v1.0.0+"
+    tables, answers = table_snapshot(build), views(build)
+    assert tables["package_events"] and answers
+
+    heard: list[str] = []
+    warehouse = Warehouse(warehouse_path, report=heard.append)
+    warehouse.ensure_schema()
+    assert storage_version(build) == f"{STORAGE_VERSION}+"
+    assert len(heard) == 1 and "v1.0.0+" in heard[0] and STORAGE_VERSION in heard[0], heard
+    assert table_snapshot(build) == tables  # every table, every row
+    assert views(build) == answers  # and every view, answering the same
+    warehouse.ensure_schema()  # once: nothing more to do
+    assert len(heard) == 1
+    assert sorted(p.name for p in build.parent.iterdir() if "warehouse" in p.name) == sorted(
+        [warehouse_path.name, build.name]
+    )
+    # The pipeline goes on with it: another day loads and is published.
+    assert materialize_days(SECOND_DAY, SECOND_DAY).success
+    assert scalar(warehouse_path, COUNT) > len(tables["package_events"])
+    assert storage_version(warehouse_path) == f"{STORAGE_VERSION}+"

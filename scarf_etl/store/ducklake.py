@@ -77,6 +77,10 @@ class DuckLakeBackend:
         """Nothing to do: a commit is what readers see next."""
         return 0.0
 
+    def upgrade_storage(self) -> str | None:
+        """Nothing to do: DuckLake's data files are parquet, its catalog a database."""
+        return None
+
     def _attach_sql(self) -> str:
         options = [f"DATA_PATH {_quoted(self.spec.data_path)}"]
         target = f"ducklake:{self.spec.catalog}:{self.spec.target}"

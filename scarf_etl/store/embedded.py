@@ -42,8 +42,10 @@ MEMORY_LIMIT: Final = "256MB"
 # creates files readable by v1.0 by default, without the DICT_FSST string compression of v1.3:
 # there it analyses every string segment for both dictionary and FSST, and a 2M-event day's
 # insert took 2.9 s wall / 5.6 CPU s against 2.1 s / 4.0 s in this format, at the same size.
-# Files in it open in DuckDB 1.3 (May 2025) and later.
+# Files in it open in DuckDB 1.3 (May 2025) and later. A file created in an older format is
+# rewritten in this one once (upgrade_storage).
 STORAGE_VERSION: Final = "v1.3.0"
+UPGRADE_TMP_INFIX: Final = ".upgrade-"
 _CONFIG: Final = {"memory_limit": MEMORY_LIMIT, "storage_compatibility_version": STORAGE_VERSION}
 
 
@@ -55,6 +57,15 @@ def build_path_for(published: Path) -> Path:
     """The private file the pipeline writes: a hidden sibling, so publishing is a same-folder
     rename. data/warehouse.duckdb -> data/.warehouse.duckdb.build"""
     return published.with_name(f".{published.name}{BUILD_SUFFIX}")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """'v1.3.0' or DuckDB's 'v1.0.0+' -> (1, 3, 0)."""
+    return tuple(int(part) for part in version.strip("v+").split("."))
+
+
+def _escaped(text: str, quote: str = "'") -> str:
+    return text.replace(quote, quote * 2)
 
 
 def _is_lock_error(error: duckdb.Error) -> bool:
@@ -99,6 +110,47 @@ class EmbeddedBackend:
             os.replace(temporary, self.build_path)
         finally:
             temporary.unlink(missing_ok=True)
+
+    def upgrade_storage(self) -> str | None:
+        """Rewrite a build file created in a storage format older than STORAGE_VERSION in it,
+        once: every schema, table, view and row, by DuckDB's COPY FROM DATABASE into a new
+        file that then replaces it by atomic rename. The old file stays locked by this
+        connection until then, so no other writer can change it mid-copy. Returns the old
+        format when it rewrote the file, None when there was nothing to do.
+        """
+        with self.connect() as connection:
+            database = connection.execute("SELECT current_database()").fetchone()
+            found = connection.execute(
+                "SELECT tags['storage_version'] FROM duckdb_databases() "
+                "WHERE database_name = current_database()"
+            ).fetchone()
+            if not database or not found or not found[0]:
+                return None
+            old = str(found[0])
+            if _version_tuple(old) >= _version_tuple(STORAGE_VERSION):
+                return None
+            folder = self.build_path.parent
+            for leftover in folder.glob(f"{self.build_path.name}{UPGRADE_TMP_INFIX}*"):
+                leftover.unlink(missing_ok=True)  # a crash mid-upgrade
+            temporary = folder / f"{self.build_path.name}{UPGRADE_TMP_INFIX}{uuid.uuid4().hex}"
+            try:
+                connection.execute(
+                    f"ATTACH '{_escaped(str(temporary))}' AS scarf_upgraded "
+                    f"(STORAGE_VERSION '{STORAGE_VERSION}')"
+                )
+                connection.execute(
+                    f'COPY FROM DATABASE "{_escaped(str(database[0]), quote=chr(34))}" '
+                    "TO scarf_upgraded"
+                )
+                connection.execute("DETACH scarf_upgraded")
+                with open(temporary, "rb+") as copied:
+                    os.fsync(copied.fileno())
+                os.replace(temporary, self.build_path)
+            finally:
+                temporary.unlink(missing_ok=True)
+                temporary.with_name(f"{temporary.name}.wal").unlink(missing_ok=True)
+        fsync_directory(folder)
+        return old
 
     def publish(self) -> float:
         """Make the build visible at `published_path`: checkpoint, copy, atomic rename.

@@ -30,6 +30,7 @@ from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, 
 from scarf_etl.settings import DuckLakeWarehouseSpec, EmbeddedWarehouseSpec, WarehouseSpec
 from scarf_etl.store.embedded import (
     LOCK_WAIT_SECONDS,
+    STORAGE_VERSION,
     WAIT_REPORT_INTERVAL_SECONDS,
     EmbeddedBackend,
     WarehouseLockedError,
@@ -98,6 +99,7 @@ class WarehouseBackend(Protocol):
     ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def publish(self) -> float: ...
+    def upgrade_storage(self) -> str | None: ...
     def is_commit_conflict(self, error: duckdb.Error) -> bool: ...
 
 
@@ -247,7 +249,16 @@ class Warehouse:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def ensure_schema(self) -> None:
-        """Create the schema, tables and views that do not exist yet (idempotent)."""
+        """Create the schema, tables and views that do not exist yet (idempotent), after
+        rewriting a file of an older DuckDB storage format in the current one (once)."""
+        started = time.monotonic()
+        old_format = self.backend.upgrade_storage()
+        if old_format:
+            self._report(
+                f"{self.describe()}: rewrote the file from DuckDB storage format {old_format} "
+                f"to {STORAGE_VERSION} (once; loads into it are faster) in "
+                f"{time.monotonic() - started:.1f} s"
+            )
 
         def work(connection: duckdb.DuckDBPyConnection) -> None:
             connection.execute(_sql(_CREATE_TABLES))
