@@ -257,3 +257,57 @@ def test_bad_rows_in_small_runs_are_all_accounted_for(tmp_path: Path) -> None:
         [RawEventFile(path, "pk")], table="package_events", day=DAY, owner="me", data_dir=tmp_path
     )
     assert (stats.rows_out, stats.rejected) == (40_001, 50)
+
+
+def _four_files(tmp_path: Path, clean: bool) -> list[RawEventFile]:
+    """A day of four packages' files: duplicates within and across files, an unknown column in
+    one, a header-only file; unless `clean`, also a bad value, a missing id, a row of the next
+    day and an unreadable time."""
+    a_rows = [event(id="e1"), event(id="e2", version="from-a")]
+    if not clean:
+        a_rows += [
+            event(id="bad", dnt="?"),
+            event(id=""),
+            event(id="late", time="2026-11-02T00:00:01Z"),
+            event(id="notime", time="yesterday"),
+        ]
+    b_rows = [event(id="e3", new_field="y")]
+    if not clean:
+        b_rows = [event(id="e2", version="from-b", new_field="x"), *b_rows, event(id="e3")]
+    paths = [
+        write_csv(tmp_path / "a.csv", V2_HEADER, a_rows),
+        write_csv(tmp_path / "b.csv", [*V2_HEADER, "new_field"], b_rows),
+        write_csv(tmp_path / "c.csv", V2_HEADER, []),
+        write_csv(tmp_path / "d.csv", V2_HEADER, [event(id="e4", time="2026-11-01T23:59:59Z")]),
+    ]
+    return [RawEventFile(path, f"p{i}") for i, path in enumerate(paths, start=1)]
+
+
+@pytest.mark.parametrize("clean", [False, True])
+def test_a_day_of_several_packages_keeps_first_copies_in_file_order(
+    tmp_path: Path, clean: bool
+) -> None:
+    rows, rejected, counts = run(_four_files(tmp_path, clean))
+    assert rows["event_id"].to_list() == ["e1", "e2", "e3", "e4"]
+    assert rows["version"].to_list()[1] == "from-a"  # the first copy, across files
+    assert rows["package_id"].to_list() == ["p1", "p1", "p2", "p4"]
+    assert rows["new_field"].to_list() == [None, None, "y", None]
+    if clean:
+        assert counts == {"rows_in": 4, "rejected": 0, "out_of_window": 0, "kept": 4}
+        assert rejected.is_empty()
+    else:
+        assert counts == {"rows_in": 10, "rejected": 3, "out_of_window": 1, "kept": 6}
+        assert rejected.select("source_file", "line_number", "reason").rows() == [
+            ("a.csv", 4, "dnt: not a boolean"),
+            ("a.csv", 5, "id: missing"),
+            ("a.csv", 7, "time: not a timestamp"),
+        ]
+
+
+def test_a_broken_file_among_several_packages_fails_the_day_naming_it(tmp_path: Path) -> None:
+    good = write_csv(tmp_path / "good.csv", V2_HEADER, [event()])
+    broken = tmp_path / "broken.csv"
+    control = "".join(chr(code) for code in range(1, 32))
+    broken.write_text(",".join(V2_HEADER) + "\n" + control * 50 + "\n", encoding="utf-8")
+    with pytest.raises(NormalizeError, match=r"^broken\.csv: cannot be read as an event CSV"):
+        run([RawEventFile(good, "p1"), RawEventFile(broken, "p2")])
