@@ -311,3 +311,26 @@ def test_a_broken_file_among_several_packages_fails_the_day_naming_it(tmp_path: 
     broken.write_text(",".join(V2_HEADER) + "\n" + control * 50 + "\n", encoding="utf-8")
     with pytest.raises(NormalizeError, match=r"^broken\.csv: cannot be read as an event CSV"):
         run([RawEventFile(good, "p1"), RawEventFile(broken, "p2")])
+
+
+def _with_wide_record(tmp_path: Path, fields: int) -> Path:
+    path = write_csv(tmp_path / "wide.csv", V2_HEADER, [event(id="before")])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(["1"] * fields) + "\n")
+        handle.write(",".join(event(id="after").get(name, "") for name in V2_HEADER) + "\n")
+    return path
+
+
+def test_a_record_of_thirty_thousand_fields_is_one_rejected_row(tmp_path: Path) -> None:
+    """The CSV reader records an error per extra field, each with the record's text."""
+    rows, rejected, counts = run([RawEventFile(_with_wide_record(tmp_path, 30_000), "pk")])
+    assert rows["event_id"].to_list() == ["before", "after"]
+    assert rejected.select("line_number", "reason").rows() == [
+        (3, "wrong field count: expected 24, got 30000")
+    ]
+    assert counts == {"rows_in": 3, "rejected": 1, "out_of_window": 0, "kept": 2}
+
+
+def test_a_record_that_exhausts_the_readers_memory_fails_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(NormalizeError, match=r"^wide\.csv: reading this [\d,]+-byte file exhaus"):
+        run([RawEventFile(_with_wide_record(tmp_path, 50_000), "pk")])

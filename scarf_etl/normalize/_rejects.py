@@ -27,6 +27,7 @@ READER_BUFFER_BYTES: Final = 16 * MAX_LINE_BYTES
 _CAST_VALUE: Final = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
 # Structural reasons come before per-column ones: they explain them.
 _STRUCTURAL: Final = ("LINE SIZE OVER MAXIMUM", "TOO MANY COLUMNS", "MISSING COLUMNS")
+_FOUND_FIELDS: Final = re.compile(r"Expected Number of Columns: \d+ Found: (\d+)")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ def _reason(error: RejectError, expected_fields: int, kinds: Mapping[str, str]) 
     if kind == "CAST" and error.column_name:
         return _value_reason(error.column_name, error.message, kinds)
     if kind in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
-        got = count_fields(error.csv_line)
+        # The reader's own count ("... Found: 30000"): the text it keeps may be clipped.
+        found = _FOUND_FIELDS.search(error.message or "")
+        got = int(found.group(1)) if found else count_fields(error.csv_line)
         counted = f", got {got}" if got is not None else ""
         return f"wrong field count: expected {expected_fields}{counted}"
     if kind == "LINE SIZE OVER MAXIMUM":

@@ -277,7 +277,10 @@ def _stage(
     select = file.staged_select(extras, day, owner)
     try:
         connection.execute(f"COPY ({select}) TO {_literal(str(target))} ({_STAGING_FORMAT})")
-    except (duckdb.OutOfMemoryException, duckdb.IOException):
+    except duckdb.OutOfMemoryException as error:
+        _fail_if_small_file_ran_out_of_memory(file, error)
+        raise  # the machine's trouble, not the file's
+    except duckdb.IOException:
         raise  # the machine's trouble, not the file's
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
@@ -292,6 +295,21 @@ def _stage(
     if unreadable_times:
         target = _reject_unreadable_times(connection, file, target, staging, unreadable_times)
     return target, rows - unreadable_times, missing_ids
+
+
+def _fail_if_small_file_ran_out_of_memory(file: _EventFile, error: duckdb.Error) -> None:
+    """DuckDB's CSV reader runs out of memory on a record of tens of thousands of fields (30,000
+    fields, 60 KB, exhaust 500 MB). A file small enough to share a connection never needs that
+    memory as an export, so it is the file's fault: say so, not DuckDB's advice on memory."""
+    size = file.readable.stat().st_size
+    if size > SHARED_CONNECTION_MAX_BYTES:
+        return
+    raise NormalizeError(
+        f"{file.label}: reading this {size:,}-byte file exhausted DuckDB's {DUCKDB_MEMORY_LIMIT} "
+        f"memory limit, which no export of its size needs: it likely holds a record of tens of "
+        f"thousands of fields (a Scarf event CSV has {len(EVENT_COLUMNS)}). Nothing of this day "
+        "was loaded; the raw file is kept: fetch the day again, and if it persists, report it"
+    ) from error
 
 
 def _reject_unreadable_times(
@@ -336,10 +354,18 @@ def _reject_unreadable_times(
 
 
 # The reader's errors in file order; a record's errors are adjacent. A sort, not a GROUP BY:
-# it spills to disk, so a day whose every row is bad still fits the memory limit.
+# it spills to disk, so a day whose every row is bad still fits the memory limit. The reader
+# records one "too many columns" error per extra field, each with the record's text: only the
+# last is read (its message holds the record's field count), or a record of 30,000 fields
+# sorts 300 MB of copies of itself.
 _REJECT_ERRORS: Final = """
     SELECT line, column_idx, column_name, error_type, csv_line, error_message
-    FROM {rejects} ORDER BY line, column_idx
+    FROM {rejects}
+    WHERE error_type <> 'TOO MANY COLUMNS' OR (line, column_idx) IN (
+        SELECT (line, max(column_idx)) FROM {rejects}
+        WHERE error_type = 'TOO MANY COLUMNS' GROUP BY line
+    )
+    ORDER BY line, column_idx
 """
 _REJECT_BATCH: Final = 10_000
 
