@@ -201,22 +201,6 @@ class _EventFile:
             FROM {self.read_csv()}
         """
 
-    def flagged(self, staged: Path, start: datetime, end: datetime) -> str:
-        """The staged rows with their key in the day (__row) and two flags (whether the id is
-        missing, whether the time is in the day), computed, not stored, so the staged file
-        keeps the partition's columns."""
-        id_missing = "event_id IS NULL OR event_id = ''" if self.has_id else "false"
-        return f"""
-            SELECT * EXCLUDE (file_row_number),
-                ({id_missing}) AS __id_missing,
-                (time >= TIMESTAMPTZ '{start.isoformat()}'
-                    AND time < TIMESTAMPTZ '{end.isoformat()}') AS __in_window,
-                CAST({self.position} AS BIGINT) AS __file,
-                {self.position} * {_FILE_STRIDE} + file_row_number AS __row
-            FROM read_parquet({_literal(str(staged))}, file_row_number = true,
-                hive_partitioning = false)
-        """
-
 
 def _connect(spill: Path | None) -> duckdb.DuckDBPyConnection:
     """A connection under the memory limit, spilling into `spill` (None: never spills, for the
@@ -454,7 +438,25 @@ def _write_rejected(
 
 # Staging files live in the partition's folder (date=YYYY-MM-DD/.staging-*/): every read of them
 # turns hive partitioning off, or DuckDB adds a `date` column taken from the folder's name.
-_STAGED_VIEW: Final = "CREATE VIEW staged AS {selects}"
+# The staged rows with their file's position (__file), their key in the day (__row) and two
+# flags (whether the id is missing, whether the time is in the day), computed, not stored, so a
+# staging file keeps the partition's columns. One scan of all the files: a scan per file cost a
+# five-package day of one event each 17 ms more (6 s of a year's backfill).
+_STAGED_VIEW: Final = """
+    CREATE VIEW staged AS
+    SELECT * EXCLUDE (file_row_number, __staging_file, __file),
+        CASE WHEN __file IN ({id_less}) THEN false
+            ELSE event_id IS NULL OR event_id = '' END AS __id_missing,
+        (time >= TIMESTAMPTZ '{start}' AND time < TIMESTAMPTZ '{end}') AS __in_window,
+        __file,
+        __file * {stride} + file_row_number AS __row
+    FROM (
+        SELECT *, CASE __staging_file {positions}
+            ELSE error('not a staging file of this day: ' || __staging_file) END AS __file
+        FROM read_parquet({paths}, file_row_number = true, filename = '__staging_file',
+            hive_partitioning = false)
+    )
+"""
 # Rows that would be kept but for the duplicates: ids are the export's, or for id-less files
 # the digest plus "-<ordinal>" among identical rows of the same file (first copy: bare digest).
 _KEYED: Final = """
@@ -616,11 +618,20 @@ def _normalize_day(
         rejected.close()
         start = datetime.combine(day, time(), tzinfo=UTC)
         end = start + timedelta(days=1)
-        selects = " UNION ALL ".join(
-            f.flagged(path, start, end) for f, path in zip(present, staged, strict=True)
-        )
-        connection.execute(_STAGED_VIEW.format(selects=selects))
         id_less = [str(f.position) for f in present if not f.has_id]
+        connection.execute(
+            _STAGED_VIEW.format(
+                id_less=", ".join(id_less) or "NULL",
+                start=start.isoformat(),
+                end=end.isoformat(),
+                stride=_FILE_STRIDE,
+                positions=" ".join(
+                    f"WHEN {_literal(str(path))} THEN CAST({f.position} AS BIGINT)"
+                    for f, path in zip(present, staged, strict=True)
+                ),
+                paths="[" + ", ".join(_literal(str(path)) for path in staged) + "]",
+            )
+        )
         if id_less:
             connection.execute(_KEYED.format(id_less=", ".join(id_less)))
             event_id = "event_id || coalesce(suffix, '')"
