@@ -2,8 +2,9 @@
 
 One job per module: `parsing` (export text -> typed values), `_csv_lines` (physical lines of a
 CSV: line numbers, field counts, raw text), `_rejects` (the CSV reader's rejected records ->
-reasons), `events` (a day's event CSVs -> the lake partition file and rejected rows, via
-DuckDB's CSV reader), `aggregates` (a day's NDJSON aggregates), `results` (the error and stats
+reasons), `_staging` (one event CSV -> its staging parquet and rejected records, via DuckDB's
+CSV reader), `events` (a day's event CSVs -> the lake partition file and rejected rows),
+`aggregates` (a day's NDJSON aggregates), `results` (the error and stats
 they report). Dependencies flow one way: events and aggregates use the shared modules.
 """
 
