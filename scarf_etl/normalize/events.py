@@ -274,22 +274,6 @@ def _fail_if_small_file_ran_out_of_memory(file: EventFile, error: duckdb.Error) 
     ) from error
 
 
-def _stage_explained(
-    connection: duckdb.DuckDBPyConnection,
-    file: EventFile,
-    extras: Sequence[str],
-    day: date,
-    owner: str,
-    staging: Path,
-) -> tuple[Path, int, int]:
-    """`stage`, with an out-of-memory error of a small file explained as the file's fault."""
-    try:
-        return stage(connection, file, extras, day, owner, staging)
-    except duckdb.OutOfMemoryException as error:
-        _fail_if_small_file_ran_out_of_memory(file, error)
-        raise
-
-
 def _normalize_day(
     connection: duckdb.DuckDBPyConnection,
     present: Sequence[EventFile],
@@ -300,9 +284,13 @@ def _normalize_day(
     day, owner = outputs.day, outputs.owner
     rejected = RejectedWriter(outputs.rejected_path, outputs.table, day, owner)
     try:
-        staged_files = [
-            _stage_explained(connection, f, extras, day, owner, staging) for f in present
-        ]
+        staged_files = []
+        for file in present:
+            try:
+                staged_files.append(stage(connection, file, extras, day, owner, staging))
+            except duckdb.OutOfMemoryException as error:
+                _fail_if_small_file_ran_out_of_memory(file, error)
+                raise
         staged = [path for path, _, _ in staged_files]
         read_rejects = 0
         for file, (_, rows, missing) in zip(present, staged_files, strict=True):
