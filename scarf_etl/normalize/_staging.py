@@ -46,6 +46,8 @@ _STAGING_ROW_GROUP: Final = 30_000
 
 # Staging files are written as the partition is, so one with nothing to drop can become it.
 _STAGING_FORMAT: Final = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_STAGING_ROW_GROUP}"
+# A staged row of a file with ids that has none (set aside as rejected, never in the partition).
+ID_MISSING: Final = "(event_id IS NULL OR event_id = '')"
 
 
 _DUCKDB_TYPES: Final[dict[pl.DataType, str]] = {
@@ -222,7 +224,7 @@ def stage(
     except duckdb.Error as error:
         raise NormalizeError(f"{file.label}: cannot be read as an event CSV: {error}") from error
     # One pass over the staged rows for both counts (a small day's cost is its queries).
-    id_missing = "event_id IS NULL OR event_id = ''" if file.has_id else "false"
+    id_missing = ID_MISSING if file.has_id else "false"
     counted = connection.execute(
         f"SELECT count(*), count(*) FILTER (WHERE time IS NULL), "
         f"count(*) FILTER (WHERE ({id_missing}) AND time IS NOT NULL) "

@@ -30,6 +30,7 @@ import polars as pl
 
 from scarf_etl.normalize._rejects import RejectedWriter
 from scarf_etl.normalize._staging import (
+    ID_MISSING,
     EventFile,
     RawEventFile,
     fail_if_records_went_missing,
@@ -108,7 +109,7 @@ _STAGED_VIEW: Final = """
     CREATE VIEW staged AS
     SELECT * EXCLUDE (file_row_number, __staging_file, __file),
         CASE WHEN __file IN ({id_less}) THEN false
-            ELSE event_id IS NULL OR event_id = '' END AS __id_missing,
+            ELSE {id_missing} END AS __id_missing,
         (time >= TIMESTAMPTZ '{start}' AND time < TIMESTAMPTZ '{end}') AS __in_window,
         __file,
         __file * {stride} + file_row_number AS __row
@@ -305,6 +306,7 @@ def _normalize_day(
         connection.execute(
             _STAGED_VIEW.format(
                 id_less=", ".join(id_less) or "NULL",
+                id_missing=ID_MISSING,
                 start=start.isoformat(),
                 end=end.isoformat(),
                 stride=_FILE_STRIDE,
