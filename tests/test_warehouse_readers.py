@@ -177,7 +177,14 @@ def test_a_warehouse_in_an_older_storage_format_is_rewritten_once_losing_nothing
 
     heard: list[str] = []
     warehouse = Warehouse(warehouse_path, report=heard.append)
-    warehouse.ensure_schema()
+    # As a step does it: in a session, whose open file the rewrite replaces. A write after it
+    # must land in the new file, not in the replaced one the session held.
+    with warehouse.session():
+        warehouse.ensure_schema()
+        warehouse.write(
+            lambda c: c.execute("CREATE TABLE main.written_after_upgrade AS SELECT 42 AS answer")
+        )
+    assert scalar(build, "SELECT answer FROM main.written_after_upgrade") == 42
     assert storage_version(build) == f"{STORAGE_VERSION}+"
     assert len(heard) == 1 and "v1.0.0+" in heard[0] and STORAGE_VERSION in heard[0], heard
     assert table_snapshot(build) == tables  # every table, every row
@@ -191,3 +198,34 @@ def test_a_warehouse_in_an_older_storage_format_is_rewritten_once_losing_nothing
     assert materialize_days(SECOND_DAY, SECOND_DAY).success
     assert scalar(warehouse_path, COUNT) > len(tables["package_events"])
     assert storage_version(warehouse_path) == f"{STORAGE_VERSION}+"
+
+
+OPEN_BUILD_FILE = "import sys, duckdb; duckdb.connect(sys.argv[1]).close()"
+
+
+def test_a_session_holds_the_build_file_for_its_block_only(tmp_path: Path) -> None:
+    warehouse_path = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(warehouse_path)
+    warehouse.ensure_schema()
+    build = build_path_for(warehouse_path)
+
+    def open_elsewhere() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", OPEN_BUILD_FILE, str(build)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    with warehouse.session():
+        warehouse.ensure_schema()
+        # Read-only calls share the session's opening (DuckDB opens a file one way a process).
+        assert warehouse.query(COUNT) == [(0,)]
+        elsewhere = open_elsewhere()
+        assert elsewhere.returncode != 0 and "lock" in elsewhere.stderr.lower(), elsewhere.stderr
+        with warehouse.session():  # re-entrant: the inner block leaves the file held
+            warehouse.publish()
+        assert open_elsewhere().returncode != 0
+    assert scalar(warehouse_path, COUNT) == 0  # published from inside the session
+    elsewhere = open_elsewhere()
+    assert elsewhere.returncode == 0, elsewhere.stderr

@@ -58,15 +58,15 @@ def view_key(name: str) -> dg.AssetKey:
 def user_agents(
     context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
 ) -> dg.MaterializeResult:
-    warehouse = scarf_storage.warehouse(report=context.log.info)
-    warehouse.ensure_schema()
-
     def refresh_agents(connection: duckdb.DuckDBPyConnection) -> AgentRefresh:
         ensure_analysis_schema(connection)
         return refresh_user_agents(connection)
 
-    refresh = warehouse.write(refresh_agents)  # retried if another DuckLake writer commits first
-    publish_seconds = warehouse.publish()
+    with scarf_storage.warehouse(report=context.log.info).session() as warehouse:
+        warehouse.ensure_schema()
+        # Retried if another DuckLake writer commits first.
+        refresh = warehouse.write(refresh_agents)
+        publish_seconds = warehouse.publish()
     context.log.info(
         f"scarf.user_agents: {refresh.parsed} new agent(s) parsed in "
         f"{refresh.parse_seconds:.2f}s, {refresh.total} in all"
@@ -99,10 +99,10 @@ def user_agents(
 def analysis_views(
     context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
 ) -> Iterator[dg.MaterializeResult]:
-    warehouse = scarf_storage.warehouse(report=context.log.info)
-    warehouse.ensure_schema()
-    warehouse.write(ensure_analysis_schema)
-    publish_seconds = warehouse.publish()
+    with scarf_storage.warehouse(report=context.log.info).session() as warehouse:
+        warehouse.ensure_schema()
+        warehouse.write(ensure_analysis_schema)
+        publish_seconds = warehouse.publish()
     context.log.info(f"analysis views created; published in {publish_seconds:.2f}s")
     for view in ANALYSIS_VIEWS:
         yield dg.MaterializeResult(

@@ -28,6 +28,7 @@ from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
 from scarf_etl.normalize import EventNormalizer, NormalizeStats, RawEventFile
 from scarf_etl.normalize.events import SHARED_CONNECTION_MAX_BYTES
 from scarf_etl.schemas import DIMENSION_TABLES
+from scarf_etl.settings import PipelineSettings
 from scarf_etl.store.dimensions import (
     fetch_dimensions,
     list_owner_packages,
@@ -42,7 +43,7 @@ from scarf_etl.store.lake import (
 )
 from scarf_etl.store.location import DataLocation, data_location
 from scarf_etl.store.raw import FetchPlan, RawDay, fetch_days, read_raw_day
-from scarf_etl.store.warehouse import DayFiles
+from scarf_etl.store.warehouse import DayFiles, Warehouse
 
 API_POOL = "scarf_api"
 WAREHOUSE_POOL = "scarf_warehouse"
@@ -424,36 +425,21 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, scarf_storage: ScarfStorageResource
     ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
-        warehouse = scarf_storage.warehouse(report=context.log.info)
-        warehouse.ensure_schema()
         days = window_days(context)
-        loaded = 0
-        location = data_location(settings)
-        day_files = [
-            DayFiles(day, *local_partition_files(location, export.name, day)) for day in days
-        ]
-        for batch in load_batches(day_files):
-            counts = warehouse.load_partitions(export.name, settings.owner, batch)
-            for day, rows in counts.items():
-                if len(days) <= LOG_EVERY_DAY_UP_TO:
-                    context.log.info(f"scarf.{export.name} {day.isoformat()}: {rows} rows loaded")
-                context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
-                loaded += rows
-            if len(days) > LOG_EVERY_DAY_UP_TO:
-                context.log.info(
-                    f"scarf.{export.name} {batch[0].day.isoformat()}..{batch[-1].day.isoformat()}:"
-                    f" {sum(counts.values())} rows loaded in one transaction"
-                )
-        results = [
-            checks.rows_match_lake(warehouse, settings, export.name, days),
-            checks.day_not_empty(warehouse, export.name, days, settings.owner),
-        ]
-        if export.is_events:
-            results.append(checks.event_id_unique(warehouse, export.name, days, settings.owner))
-        else:
-            results.append(checks.totals_match_events(warehouse, days, settings.owner))
-        publish_seconds = warehouse.publish()
-        context.log.info(f"published {warehouse.describe()} in {publish_seconds:.2f}s")
+        # One opening of the file for the step's loads, checks and publish.
+        with scarf_storage.warehouse(report=context.log.info).session() as warehouse:
+            warehouse.ensure_schema()
+            loaded = _load_window(context, warehouse, settings, export.name, days)
+            results = [
+                checks.rows_match_lake(warehouse, settings, export.name, days),
+                checks.day_not_empty(warehouse, export.name, days, settings.owner),
+            ]
+            if export.is_events:
+                results.append(checks.event_id_unique(warehouse, export.name, days, settings.owner))
+            else:
+                results.append(checks.totals_match_events(warehouse, days, settings.owner))
+            publish_seconds = warehouse.publish()
+            context.log.info(f"published {warehouse.describe()} in {publish_seconds:.2f}s")
         return dg.MaterializeResult(
             metadata={
                 **window_metadata(days),
@@ -466,6 +452,33 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
         )
 
     return warehouse_table
+
+
+def _load_window(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    settings: PipelineSettings,
+    table: str,
+    days: Sequence[dt.date],
+) -> int:
+    """Load the lake partitions of `days` into `table` in batches of days (a transaction each),
+    logging and recording each day's rows; returns the rows loaded."""
+    location = data_location(settings)
+    day_files = [DayFiles(day, *local_partition_files(location, table, day)) for day in days]
+    loaded = 0
+    for batch in load_batches(day_files):
+        counts = warehouse.load_partitions(table, settings.owner, batch)
+        for day, rows in counts.items():
+            if len(days) <= LOG_EVERY_DAY_UP_TO:
+                context.log.info(f"scarf.{table} {day.isoformat()}: {rows} rows loaded")
+            context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
+            loaded += rows
+        if len(days) > LOG_EVERY_DAY_UP_TO:
+            context.log.info(
+                f"scarf.{table} {batch[0].day.isoformat()}..{batch[-1].day.isoformat()}:"
+                f" {sum(counts.values())} rows loaded in one transaction"
+            )
+    return loaded
 
 
 # The owner's package list as the raw step of a per-package export saw it (metadata of the
@@ -522,15 +535,15 @@ def scarf_dimensions(
         context.log.info(f"{len(packages)} package(s) as listed earlier in this run")
     with scarf_api.get_client() as client:
         snapshot = fetch_dimensions(client, settings, refreshed_at, packages)
-    warehouse = scarf_storage.warehouse(report=context.log.info)
-    warehouse.ensure_schema()
-    counts = {
-        table: warehouse.replace_dimension(table, frame, owner=settings.owner)
-        for table, frame in snapshot.frames.items()
-    }
-    # Published before the results are reported, so what the UI calls materialized is what
-    # users see in the file they open.
-    publish_seconds = warehouse.publish()
+    with scarf_storage.warehouse(report=context.log.info).session() as warehouse:
+        warehouse.ensure_schema()
+        counts = {
+            table: warehouse.replace_dimension(table, frame, owner=settings.owner)
+            for table, frame in snapshot.frames.items()
+        }
+        # Published before the results are reported, so what the UI calls materialized is what
+        # users see in the file they open.
+        publish_seconds = warehouse.publish()
     context.log.info(f"published {warehouse.describe()} in {publish_seconds:.2f}s")
     for table, rows in counts.items():
         context.log.info(f"scarf.{table}: {rows} rows")

@@ -333,20 +333,19 @@ def _normalize_day(
             os.replace(staged[0], outputs.rows_path)
             rows_out = staged_rows
         else:
-            written = connection.execute(
+            in_file_order = staged_rows <= _SORTED_ROWS_LIMIT
+            rows_out = _write_partition(
+                connection,
                 _PARTITION.format(
                     event_id=event_id,
                     suffix_join=suffix_join,
                     suffix_column=suffix_column,
                     target=sql_literal(str(outputs.rows_path)),
                     row_group=_PARTITION_ROW_GROUP,
-                    # File order costs a sort: kept for small days (re-runs give the same
-                    # file), not for big ones (row order is not part of the partition's
-                    # contract).
-                    order="ORDER BY __row" if staged_rows <= _SORTED_ROWS_LIMIT else "",
-                )
-            ).fetchone()
-            rows_out = int(written[0]) if written else 0
+                    order="ORDER BY __row" if in_file_order else "",
+                ),
+                in_file_order=in_file_order,
+            )
     finally:
         rejected.close()
     long_lines_set_aside = sum(len(f.long_records) for f in present)
@@ -358,6 +357,25 @@ def _normalize_day(
         rows_out=rows_out,
         extra_columns=tuple(extras),
     )
+
+
+def _write_partition(
+    connection: duckdb.DuckDBPyConnection, copy: str, *, in_file_order: bool
+) -> int:
+    """Run the partition's COPY and return the rows it wrote. File order is kept for small
+    days (a re-run writes the same file) and given up for big ones, where it costs a sort or
+    the ordered writer's buffering (0.2 s of a 2M-row day's 1.2 s rewrite): row order is not
+    part of the partition's contract, and which copy of a duplicate is kept was decided on the
+    rows' file positions before."""
+    if in_file_order:
+        written = connection.execute(copy).fetchone()
+        return int(written[0]) if written else 0
+    connection.execute("SET preserve_insertion_order = false")
+    try:
+        written = connection.execute(copy).fetchone()
+    finally:
+        connection.execute("SET preserve_insertion_order = true")
+    return int(written[0]) if written else 0
 
 
 def normalize_events(

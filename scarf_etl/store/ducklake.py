@@ -77,6 +77,11 @@ class DuckLakeBackend:
         """Nothing to do: a commit is what readers see next."""
         return 0.0
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Nothing to hold: the catalog's database stays open for the process already."""
+        yield
+
     def upgrade_storage(self) -> str | None:
         """Nothing to do: DuckLake's data files are parquet, its catalog a database."""
         return None

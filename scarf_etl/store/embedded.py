@@ -9,7 +9,7 @@ open the build file, one at a time (Dagster's pool); a step that still finds it 
 bounded, and says so every 15 s.
 
 Every connection is closed before its call returns, so no process keeps the build file locked
-between steps.
+between steps. Within a step, `held()` keeps one opening of the file for all its calls.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ class EmbeddedBackend:
         self.lock_wait_seconds = lock_wait_seconds
         self.wait_report_interval = wait_report_interval
         self._report = report or (lambda message: None)
+        self._held: duckdb.DuckDBPyConnection | None = None
 
     def describe(self) -> str:
         return str(self.published_path)
@@ -150,6 +151,7 @@ class EmbeddedBackend:
                 temporary.unlink(missing_ok=True)
                 temporary.with_name(f"{temporary.name}.wal").unlink(missing_ok=True)
         fsync_directory(folder)
+        self._hold_again()  # a held connection has the replaced file open
         return old
 
     def publish(self) -> float:
@@ -177,6 +179,9 @@ class EmbeddedBackend:
             finally:
                 temporary.unlink(missing_ok=True)
         fsync_directory(folder)
+        # Closing the copy's read of the build file dropped this process's lock on it (POSIX
+        # locks go with any close of the file): a held connection takes it again.
+        self._hold_again()
         return time.monotonic() - started
 
     @contextmanager
@@ -190,12 +195,54 @@ class EmbeddedBackend:
             yield connection
 
     @contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh connection to the build file, closed on exit; waits while another process
-        holds the file.
+    def held(self) -> Iterator[None]:
+        """Keep the build file open across the enclosed calls, which then share that one
+        opening: opening the file costs 8 ms and closing it 3 ms, against 0.3 ms for one more
+        connection to an open file, and a step made up to 12 calls (0.4 s of a run). The file
+        stays locked for the whole block: hold it around one step's work, inside the warehouse
+        pool, never across steps. Re-entrant.
 
         Raises WarehouseLockedError when the file stays locked past the lock wait.
         """
+        if self._held is not None:
+            yield
+            return
+        self._held = self._open(read_only=False)
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            held.close()
+
+    def _hold_again(self) -> None:
+        """Close and reopen the held connection (if any), for a file replaced under it or a
+        lock lost."""
+        if self._held is not None:
+            self._held.close()
+            self._held = self._open(read_only=False)
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the build file, closed on exit: a fresh opening of the file, or one
+        more connection to it while `held` (writable then even when `read_only` is asked:
+        DuckDB opens a file one way per process). Waits while another process holds the file.
+
+        Raises WarehouseLockedError when the file stays locked past the lock wait.
+        """
+        if self._held is not None:
+            connection = self._held.cursor()
+        else:
+            connection = self._open(read_only=read_only)
+        try:
+            # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
+            # it is a session setting, not accepted at connect time.
+            connection.execute("SET enable_progress_bar = false")
+            yield connection
+        finally:
+            connection.close()
+
+    def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the build file, waiting (bounded, saying so) while another process holds it."""
         if not read_only:
             self.build_path.parent.mkdir(parents=True, exist_ok=True)
             self._adopt_published()
@@ -204,10 +251,9 @@ class EmbeddedBackend:
         next_report = started + self.wait_report_interval
         while True:
             try:
-                connection = duckdb.connect(
+                return duckdb.connect(
                     str(self.build_path), read_only=read_only, config=dict(_CONFIG)
                 )
-                break
             except duckdb.IOException as error:
                 if not _is_lock_error(error):
                     raise
@@ -227,10 +273,3 @@ class EmbeddedBackend:
                     )
                     next_report = now + self.wait_report_interval
                 time.sleep(LOCK_RETRY_INTERVAL_SECONDS)
-        try:
-            # DuckDB draws a progress bar on stdout for long statements (a big day's insert);
-            # it is a session setting, not accepted at connect time.
-            connection.execute("SET enable_progress_bar = false")
-            yield connection
-        finally:
-            connection.close()

@@ -98,6 +98,7 @@ class WarehouseBackend(Protocol):
         self, *, read_only: bool = False
     ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def held(self) -> AbstractContextManager[None]: ...
     def publish(self) -> float: ...
     def upgrade_storage(self) -> str | None: ...
     def is_commit_conflict(self, error: duckdb.Error) -> bool: ...
@@ -184,6 +185,17 @@ class Warehouse:
         if not isinstance(self.backend, EmbeddedBackend):
             raise TypeError(f"{self.describe()} is not an embedded DuckDB file")
         return self.backend
+
+    @contextmanager
+    def session(self) -> Iterator[Warehouse]:
+        """This warehouse, kept open for the block's calls (one opening of the file instead of
+        one per call); for one step's work inside the warehouse pool, since the file stays
+        locked until the block ends.
+
+        Raises WarehouseLockedError when another process holds the file past the lock wait.
+        """
+        with self.backend.held():
+            yield self
 
     def publish(self) -> float:
         """Make the pipeline's writes visible to new readers; returns the seconds it took."""
@@ -370,8 +382,6 @@ class Warehouse:
         read = "read_parquet(?, hive_partitioning = false, union_by_name = true)"
 
         def work(connection: duckdb.DuckDBPyConnection) -> dict[date, int]:
-            # Table row order means nothing here; keeping it would buffer the whole insert.
-            connection.execute("SET preserve_insertion_order = false")
             described = _describe(connection, f"SELECT * FROM {read}", [files])
             stray_in_files = any(tuple(row[:2]) == _STRAY_FOLDER_COLUMN for row in described)
             if table in EVENT_TABLES and stray_in_files:  # aggregates have a real `date`
@@ -398,7 +408,11 @@ class Warehouse:
                 f"DELETE FROM {SCHEMA}.{table} WHERE list_contains(?, {date_column}) AND owner = ?",
                 [dates, owner],
             )
+            # Table row order means nothing here; keeping it would buffer the whole insert.
+            # The setting is the database's, not the connection's: reset for the calls after.
+            connection.execute("SET preserve_insertion_order = false")
             connection.execute(f"INSERT INTO {SCHEMA}.{table} BY NAME {select}", [files])
+            connection.execute("RESET preserve_insertion_order")
             rows = self._counts_by_day(
                 connection,
                 f"SELECT {date_column}, count(*) FROM {SCHEMA}.{table} "
