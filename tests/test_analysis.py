@@ -442,6 +442,10 @@ def test_report_asset_is_self_contained_html_with_its_charts(loaded: Loaded) -> 
     assert "no data in this range" not in html
     total = loaded.downloads.height
     assert f"<b>{total:,}</b>downloads" in html
+    assert f"<b>{loaded.views.height:,}</b>documentation views" in html
+    assert f"<b>{loaded.downloads['package_id'].n_unique()}</b>packages" in html
+    ci = loaded.downloads.filter(pl.col("user_agent").is_in(list(CI_AGENTS))).height
+    assert f"<b>{ci / total:.1%}</b>of them from CI" in html
     assert "Globex Corporation" in html and "acme-installer" in html
 
 

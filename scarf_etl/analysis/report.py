@@ -23,7 +23,11 @@ TOP_ROWS: Final = 15
 MAX_SERIES: Final = 8  # lines per chart: the packages with most downloads
 # Packages are named with their library type: one name can be an npm and a PyPI package.
 _LABEL: Final = "w.package_name || coalesce(' (' || p.library_type || ')', '')"
-_LABEL_JOIN: Final = "LEFT JOIN scarf.packages AS p ON p.uuid = w.package_id AND p.owner = w.owner"
+# One row per package at most, so the join never repeats a week's row (the totals sum them).
+_LABEL_JOIN: Final = (
+    "LEFT JOIN (SELECT owner, uuid, any_value(library_type) AS library_type "
+    "FROM scarf.packages GROUP BY ALL) AS p ON p.uuid = w.package_id AND p.owner = w.owner"
+)
 _STYLE: Final = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:820px;
 color:#1b1b1b}
@@ -161,33 +165,33 @@ def _sections(connection: duckdb.DuckDBPyConnection, span: _Range) -> tuple[list
     parts: list[str] = []
     chart_count = 0
 
-    totals = _rows(
+    # Each view is read once: the weekly rows give the totals, the series and CI against people;
+    # the countries' rows give the documentation views too (each view scans every event).
+    weekly = _rows(
         connection,
-        f"SELECT coalesce(sum(downloads), 0), coalesce(sum(ci_downloads), 0), "
-        f"count(DISTINCT package_id) FROM scarf.package_weekly WHERE {weeks}",
+        f"SELECT week_start, {_LABEL}, downloads, unique_origins, ci_downloads, w.package_id "
+        f"FROM scarf.package_weekly AS w {_LABEL_JOIN} WHERE {weeks} ORDER BY week_start",
         week_params,
-    )[0]
-    doc_views = _rows(
+    )
+    countries = _rows(
         connection,
-        f"SELECT coalesce(sum(doc_views), 0) FROM scarf.geography WHERE {weeks}",
+        f"SELECT country, sum(downloads), sum(doc_views) FROM scarf.geography WHERE {weeks} "
+        "GROUP BY country ORDER BY 2 DESC, 1",
         week_params,
-    )[0][0]
-    downloads, ci_downloads, packages = (int(v) for v in totals)
+    )
+    downloads = sum(int(r[2]) for r in weekly)
+    ci_downloads = sum(int(r[4]) for r in weekly)
+    packages = len({r[5] for r in weekly if r[5] is not None})
+    doc_views = sum(int(r[2] or 0) for r in countries)
     ci_share = ci_downloads / downloads if downloads else 0.0
     parts.append(
         '<div class="figures">'
         f"<div><b>{downloads:,}</b>downloads</div>"
         f"<div><b>{ci_share:.1%}</b>of them from CI</div>"
-        f"<div><b>{int(doc_views):,}</b>documentation views</div>"
+        f"<div><b>{doc_views:,}</b>documentation views</div>"
         f"<div><b>{packages}</b>packages</div></div>"
     )
 
-    weekly = _rows(
-        connection,
-        f"SELECT week_start, {_LABEL}, downloads, unique_origins, ci_downloads "
-        f"FROM scarf.package_weekly AS w {_LABEL_JOIN} WHERE {weeks} ORDER BY week_start",
-        week_params,
-    )
     parts.append("<h2>Downloads and users over time</h2>")
     x, series = _pivot([(r[0], r[1], r[2]) for r in weekly])
     parts.append(charts.line_chart("downloads", "Downloads per week, by package", x, series))
@@ -201,19 +205,21 @@ def _sections(connection: duckdb.DuckDBPyConnection, span: _Range) -> tuple[list
     )
     chart_count += 2
 
-    ci = _rows(
-        connection,
-        f"SELECT week_start, sum(downloads) - sum(ci_downloads), sum(ci_downloads) "
-        f"FROM scarf.package_weekly WHERE {weeks} GROUP BY week_start ORDER BY week_start",
-        week_params,
-    )
+    ci: dict[Any, list[int]] = {}  # week -> [people, CI], weeks in order (weekly is sorted)
+    for week, _, week_downloads, _, week_ci, _ in weekly:
+        people_and_ci = ci.setdefault(week, [0, 0])
+        people_and_ci[0] += int(week_downloads) - int(week_ci)
+        people_and_ci[1] += int(week_ci)
     parts.append("<h2>CI versus people</h2>")
     parts.append(
         charts.stacked_bar_chart(
             "ci",
             "Downloads per week: people and CI",
-            [str(r[0]) for r in ci],
-            {"people": [float(r[1]) for r in ci], "CI": [float(r[2]) for r in ci]},
+            [str(week) for week in ci],
+            {
+                "people": [float(people) for people, _ in ci.values()],
+                "CI": [float(from_ci) for _, from_ci in ci.values()],
+            },
         )
     )
     chart_count += 1
@@ -259,19 +265,14 @@ def _sections(connection: duckdb.DuckDBPyConnection, span: _Range) -> tuple[list
     )
     chart_count += 1
 
-    countries = _rows(
-        connection,
-        f"SELECT country, sum(downloads) FROM scarf.geography WHERE {weeks} "
-        f"GROUP BY country ORDER BY 2 DESC, 1 LIMIT {TOP_ROWS}",
-        week_params,
-    )
+    top_countries = countries[:TOP_ROWS]
     parts.append("<h2>Countries</h2>")
     parts.append(
         charts.bar_chart(
             "countries",
             "Downloads per country",
-            [str(r[0]) for r in countries],
-            [float(r[1]) for r in countries],
+            [str(r[0]) for r in top_countries],
+            [float(r[1]) for r in top_countries],
         )
     )
     chart_count += 1
