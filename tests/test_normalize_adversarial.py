@@ -11,6 +11,7 @@ import pytest
 from test_normalize import V2_HEADER, event, run, write_csv
 
 from scarf_etl.normalize import NormalizeError, RawEventFile
+from scarf_etl.normalize._csv_lines import PROBE_WINDOW_BYTES, long_lines
 from scarf_etl.normalize._rejects import MAX_REJECT_ERRORS
 from scarf_etl.store.lake import (
     build_events_partition,
@@ -36,6 +37,39 @@ def test_a_50_mb_field_is_a_rejected_row_with_its_line(tmp_path: Path) -> None:
     assert rejected["reason"].item().startswith("record longer than")
     raw = rejected["raw_line"].item()
     assert raw.startswith("huge,file-download") and len(raw) < 100_000
+
+
+def test_the_longest_line_the_probe_lets_through_is_rejected_by_the_reader(
+    tmp_path: Path,
+) -> None:
+    # Just under two probe windows, straddling window boundaries without covering a window: the
+    # probe cannot see it, so the CSV reader must reject it (not drop it) within its buffer.
+    path = write_csv(tmp_path / "a.csv", V2_HEADER, [event(id="first")])
+    # Rows of at most 1 MiB up to one byte past the first window boundary.
+    pads: list[dict[str, str]] = []
+    size = path.stat().st_size
+    while size < PROBE_WINDOW_BYTES + 1:
+        bare = len(_csv_line(event(id=f"pad{len(pads)}", user_agent="")))
+        fill = min(1 << 20, PROBE_WINDOW_BYTES + 1 - size - bare)
+        pads.append(event(id=f"pad{len(pads)}", user_agent="p" * fill))
+        size += bare + fill
+    assert size == PROBE_WINDOW_BYTES + 1
+    long = event(id="long", user_agent="x" * (2 * PROBE_WINDOW_BYTES - 2_000))
+    with path.open("a", encoding="utf-8") as handle:
+        for row in (*pads, long, event(id="last")):
+            handle.write(_csv_line(row))
+    assert long_lines(path) == []  # the reader, not the probe, meets it
+    rows, rejected, counts = run([RawEventFile(path, None)])
+    assert rows["event_id"].to_list() == ["first", *(p["id"] for p in pads), "last"]
+    kept = len(pads) + 2
+    assert counts == {"rows_in": kept + 1, "rejected": 1, "out_of_window": 0, "kept": kept}
+    assert rejected["line_number"].to_list() == [len(pads) + 3]  # header, first, pads, long
+    assert rejected["reason"].item().startswith("record longer than")
+    assert rejected["raw_line"].item().startswith("long,")
+
+
+def _csv_line(row: dict[str, str]) -> str:
+    return ",".join(row.get(name, "") for name in V2_HEADER) + "\n"
 
 
 def test_a_file_cut_mid_row_rejects_its_last_row(tmp_path: Path) -> None:

@@ -21,9 +21,6 @@ MAX_LINE_BYTES: Final = 2 * 1024 * 1024
 # The reader holds its rejected records in memory, outside its memory limit: past this many
 # errors in one file, the file fails (naming its first bad line) rather than the machine.
 MAX_REJECT_ERRORS: Final = 50_000
-# The reader's buffer: lines up to about this size are rejected by the reader itself; longer
-# ones are taken out before it reads the file (see _csv_lines.long_lines).
-READER_BUFFER_BYTES: Final = 16 * MAX_LINE_BYTES
 _CAST_VALUE: Final = re.compile(r'Could not convert string "(.*)" to', re.DOTALL)
 # Structural reasons come before per-column ones: they explain them.
 _STRUCTURAL: Final = ("LINE SIZE OVER MAXIMUM", "TOO MANY COLUMNS", "MISSING COLUMNS")

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from scarf_etl.normalize._csv_lines import (
+    READER_BUFFER_BYTES,
     blank_field_records,
     line_numbers_at,
     long_lines,
@@ -31,7 +32,6 @@ from scarf_etl.normalize._csv_lines import (
 from scarf_etl.normalize._rejects import (
     MAX_LINE_BYTES,
     MAX_REJECT_ERRORS,
-    READER_BUFFER_BYTES,
     RejectedWriter,
     RejectError,
     rejected_records,
@@ -249,6 +249,11 @@ def _reject_unreadable_times(
     records them as rejects with their lines: the same texts fail both types, and the second
     read's rejects are a superset of the first's. If the two disagree, the day fails rather
     than lose a row without a word."""
+    if nulls >= MAX_REJECT_ERRORS:  # the reader would stop recording them: no need to look
+        raise NormalizeError(
+            f"{file.label}: {MAX_REJECT_ERRORS:,} or more values cannot be read ({nulls:,} values "
+            "of `time` are not timestamps); is it a Scarf event CSV?"
+        )
     before = connection.execute(f"SELECT count(DISTINCT line) FROM {file.rejects_table}").fetchone()
     connection.execute(f"DROP TABLE {file.rejects_table}")
     connection.execute(f"DROP TABLE scans_{file.position}")
