@@ -28,7 +28,6 @@ from scarf_etl.defs.resources import ScarfApiResource, ScarfStorageResource
 from scarf_etl.normalize import EventNormalizer, NormalizeStats, RawEventFile
 from scarf_etl.normalize.events import SHARED_CONNECTION_MAX_BYTES
 from scarf_etl.schemas import DIMENSION_TABLES
-from scarf_etl.settings import PipelineSettings
 from scarf_etl.store.dimensions import (
     fetch_dimensions,
     list_owner_packages,
@@ -426,10 +425,15 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         settings = scarf_storage.settings()
         days = window_days(context)
+        # The partitions first (downloaded when the lake is on object storage): not while held.
+        location = data_location(settings)
+        day_files = [
+            DayFiles(day, *local_partition_files(location, export.name, day)) for day in days
+        ]
         # One opening of the file for the step's loads, checks and publish.
         with scarf_storage.warehouse(report=context.log.info).session() as warehouse:
             warehouse.ensure_schema()
-            loaded = _load_window(context, warehouse, settings, export.name, days)
+            loaded = _load_window(context, warehouse, settings.owner, export.name, day_files)
             results = [
                 checks.rows_match_lake(warehouse, settings, export.name, days),
                 checks.day_not_empty(warehouse, export.name, days, settings.owner),
@@ -457,23 +461,21 @@ def build_warehouse_asset(export: Export) -> dg.AssetsDefinition:
 def _load_window(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
-    settings: PipelineSettings,
+    owner: str,
     table: str,
-    days: Sequence[dt.date],
+    day_files: Sequence[DayFiles],
 ) -> int:
-    """Load the lake partitions of `days` into `table` in batches of days (a transaction each),
+    """Load the days' lake partitions into `table` in batches of days (a transaction each),
     logging and recording each day's rows; returns the rows loaded."""
-    location = data_location(settings)
-    day_files = [DayFiles(day, *local_partition_files(location, table, day)) for day in days]
     loaded = 0
     for batch in load_batches(day_files):
-        counts = warehouse.load_partitions(table, settings.owner, batch)
+        counts = warehouse.load_partitions(table, owner, batch)
         for day, rows in counts.items():
-            if len(days) <= LOG_EVERY_DAY_UP_TO:
+            if len(day_files) <= LOG_EVERY_DAY_UP_TO:
                 context.log.info(f"scarf.{table} {day.isoformat()}: {rows} rows loaded")
             context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day_key(day))
             loaded += rows
-        if len(days) > LOG_EVERY_DAY_UP_TO:
+        if len(day_files) > LOG_EVERY_DAY_UP_TO:
             context.log.info(
                 f"scarf.{table} {batch[0].day.isoformat()}..{batch[-1].day.isoformat()}:"
                 f" {sum(counts.values())} rows loaded in one transaction"

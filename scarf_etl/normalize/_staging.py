@@ -248,8 +248,9 @@ def _reject_unreadable_times(
     rows leave the staged file, and the file is read again with `time` as TIMESTAMP, which
     records them as rejects with their lines: the same texts fail both types, and the second
     read's rejects are a superset of the first's. If the two disagree, the day fails rather
-    than lose a row without a word."""
-    if nulls >= MAX_REJECT_ERRORS:  # the reader would stop recording them: no need to look
+    than lose a row without a word; so does a file with MAX_REJECT_ERRORS unreadable times or
+    more, at once (past that the reader stops recording them)."""
+    if nulls >= MAX_REJECT_ERRORS:
         raise NormalizeError(
             f"{file.label}: {MAX_REJECT_ERRORS:,} or more values cannot be read ({nulls:,} values "
             "of `time` are not timestamps); is it a Scarf event CSV?"

@@ -212,13 +212,16 @@ class EmbeddedBackend:
             yield
         finally:
             held, self._held = self._held, None
-            held.close()
+            if held is not None:  # None if holding again failed
+                held.close()
 
     def _hold_again(self) -> None:
         """Close and reopen the held connection (if any), for a file replaced under it or a
-        lock lost."""
-        if self._held is not None:
-            self._held.close()
+        lock lost. If reopening fails, nothing stays held: the block's later calls open the
+        file afresh (and wait for it) rather than use a closed connection."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
             self._held = self._open(read_only=False)
 
     @contextmanager
