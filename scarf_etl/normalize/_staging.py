@@ -39,6 +39,7 @@ from scarf_etl.normalize._rejects import (
 from scarf_etl.normalize.parsing import column_name
 from scarf_etl.normalize.results import NormalizeError
 from scarf_etl.schemas import EVENT_COLUMNS
+from scarf_etl.sql_text import sql_identifier, sql_literal
 
 # Small staging row groups keep the order-preserving COPY's buffer of finished groups small.
 _STAGING_ROW_GROUP: Final = 30_000
@@ -91,17 +92,6 @@ def read_event_header(path: Path) -> list[str] | None:
     if len(set(names)) != len(names):
         raise NormalizeError(f"{path} has duplicate column names in its header: {names}")
     return names
-
-
-def sql_literal(value: str | None) -> str:
-    """A SQL string literal. DuckDB binds no parameters inside COPY or read_csv options."""
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _column_type(name: str) -> str:

@@ -36,12 +36,12 @@ from scarf_etl.normalize._staging import (
     fail_if_records_went_missing,
     planned_files,
     read_event_header,
-    sql_literal,
     stage,
     write_rejected,
 )
 from scarf_etl.normalize.results import NormalizeError, NormalizeStats
 from scarf_etl.schemas import EVENT_COLUMNS, EVENT_TABLE_COLUMNS, EVENT_TABLES, REJECTED_COLUMNS
+from scarf_etl.sql_text import sql_literal
 
 __all__ = [
     "DUCKDB_MEMORY_LIMIT",

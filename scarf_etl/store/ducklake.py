@@ -22,6 +22,7 @@ from typing import Final
 import duckdb
 
 from scarf_etl.settings import DuckLakeWarehouseSpec, redact_dsn
+from scarf_etl.sql_text import sql_literal
 from scarf_etl.store.embedded import MEMORY_LIMIT
 from scarf_etl.store.extensions import CONNECT_CONFIG, enable_s3, load_extensions
 
@@ -49,10 +50,6 @@ class MaintenanceResult:
     files_after: int
     snapshots_expired: int
     files_deleted: int
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class DuckLakeBackend:
@@ -87,9 +84,9 @@ class DuckLakeBackend:
         return None
 
     def _attach_sql(self) -> str:
-        options = [f"DATA_PATH {_quoted(self.spec.data_path)}"]
+        options = [f"DATA_PATH {sql_literal(self.spec.data_path)}"]
         target = f"ducklake:{self.spec.catalog}:{self.spec.target}"
-        return f"ATTACH {_quoted(target)} AS {CATALOG_ALIAS} ({', '.join(options)})"
+        return f"ATTACH {sql_literal(target)} AS {CATALOG_ALIAS} ({', '.join(options)})"
 
     def _database(self) -> duckdb.DuckDBPyConnection:
         """This process's DuckDB instance with the catalog attached. Loading the extensions
@@ -154,14 +151,14 @@ class DuckLakeBackend:
         no snapshot needs any more."""
         with self.connect() as connection:
             before = self._file_count(connection)
-            connection.execute(f"CALL ducklake_merge_adjacent_files({_quoted(CATALOG_ALIAS)})")
+            connection.execute(f"CALL ducklake_merge_adjacent_files({sql_literal(CATALOG_ALIAS)})")
             older_than = f"now() - INTERVAL '{int(keep.total_seconds())} seconds'"
             expired = connection.execute(
-                f"SELECT count(*) FROM ducklake_expire_snapshots({_quoted(CATALOG_ALIAS)}, "
+                f"SELECT count(*) FROM ducklake_expire_snapshots({sql_literal(CATALOG_ALIAS)}, "
                 f"older_than => {older_than})"
             ).fetchone()
             deleted = connection.execute(
-                f"SELECT count(*) FROM ducklake_cleanup_old_files({_quoted(CATALOG_ALIAS)}, "
+                f"SELECT count(*) FROM ducklake_cleanup_old_files({sql_literal(CATALOG_ALIAS)}, "
                 f"older_than => {older_than})"
             ).fetchone()
             after = self._file_count(connection)

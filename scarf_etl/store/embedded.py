@@ -26,6 +26,7 @@ from typing import Final
 import duckdb
 
 from scarf_etl.client.transport import fsync_directory
+from scarf_etl.sql_text import sql_identifier, sql_literal
 
 # How long a call waits for another process to release the file before giving up.
 LOCK_WAIT_SECONDS: Final = 120.0
@@ -62,10 +63,6 @@ def build_path_for(published: Path) -> Path:
 def _version_tuple(version: str) -> tuple[int, ...]:
     """'v1.3.0' or DuckDB's 'v1.0.0+' -> (1, 3, 0)."""
     return tuple(int(part) for part in version.strip("v+").split("."))
-
-
-def _escaped(text: str, quote: str = "'") -> str:
-    return text.replace(quote, quote * 2)
 
 
 def _is_lock_error(error: duckdb.Error) -> bool:
@@ -136,12 +133,11 @@ class EmbeddedBackend:
             temporary = folder / f"{self.build_path.name}{UPGRADE_TMP_INFIX}{uuid.uuid4().hex}"
             try:
                 connection.execute(
-                    f"ATTACH '{_escaped(str(temporary))}' AS scarf_upgraded "
+                    f"ATTACH {sql_literal(str(temporary))} AS scarf_upgraded "
                     f"(STORAGE_VERSION '{STORAGE_VERSION}')"
                 )
                 connection.execute(
-                    f'COPY FROM DATABASE "{_escaped(str(database[0]), quote=chr(34))}" '
-                    "TO scarf_upgraded"
+                    f"COPY FROM DATABASE {sql_identifier(str(database[0]))} TO scarf_upgraded"
                 )
                 connection.execute("DETACH scarf_upgraded")
                 with open(temporary, "rb+") as copied:

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import duckdb
 
+from scarf_etl.sql_text import sql_literal
+
 KNOWN_EXTENSIONS: Final = ("ducklake", "httpfs", "sqlite_scanner", "postgres_scanner")
 # Autoloading would download an extension DuckDB thinks a statement needs: refuse instead.
 CONNECT_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
@@ -64,12 +66,7 @@ def load_extensions(connection: duckdb.DuckDBPyConnection, *names: str) -> None:
     }
     for name in names:
         if name not in loaded:
-            path = str(extension_file(name)).replace("'", "''")
-            connection.execute(f"LOAD '{path}'")
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+            connection.execute(f"LOAD {sql_literal(str(extension_file(name)))}")
 
 
 def enable_s3(connection: duckdb.DuckDBPyConnection) -> None:
@@ -86,11 +83,11 @@ def enable_s3(connection: duckdb.DuckDBPyConnection) -> None:
     ):
         value = os.environ.get(variable, "").strip()
         if value:
-            options.append(f"{option} {_quoted(value)}")
+            options.append(f"{option} {sql_literal(value)}")
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
     if endpoint:
         parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
-        options.append(f"ENDPOINT {_quoted(parsed.netloc)}")
+        options.append(f"ENDPOINT {sql_literal(parsed.netloc)}")
         options.append(f"USE_SSL {'true' if parsed.scheme == 'https' else 'false'}")
         # Self-hosted S3 (MinIO, moto) rarely resolves bucket subdomains.
         options.append("URL_STYLE 'path'")

@@ -28,6 +28,7 @@ import polars as pl
 from scarf_etl.datasets import dataset
 from scarf_etl.schemas import AGGREGATES_TABLE, DIMENSION_TABLES, EVENT_TABLES, PARTITIONED_TABLES
 from scarf_etl.settings import DuckLakeWarehouseSpec, EmbeddedWarehouseSpec, WarehouseSpec
+from scarf_etl.sql_text import sql_identifier
 from scarf_etl.store.embedded import (
     LOCK_WAIT_SECONDS,
     STORAGE_VERSION,
@@ -113,10 +114,6 @@ def _describe(
 ) -> list[tuple[Any, ...]]:
     """DESCRIBE's rows for a query: (column name, type, ...)."""
     return connection.execute(f"DESCRIBE {sql}", params).fetchall()
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _backend_for(
@@ -324,7 +321,7 @@ class Warehouse:
             [SCHEMA, table, name, kind],
         ).fetchone()
         if stray and stray[0]:
-            connection.execute(f"ALTER TABLE {SCHEMA}.{table} DROP COLUMN {_identifier(name)}")
+            connection.execute(f"ALTER TABLE {SCHEMA}.{table} DROP COLUMN {sql_identifier(name)}")
 
     def _table_columns(self, connection: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         rows = connection.execute(
@@ -349,7 +346,7 @@ class Warehouse:
             # A column that is null in every source row has no real type yet; text is safe.
             sql_type = "VARCHAR" if column_type == '"NULL"' else str(column_type)
             connection.execute(
-                f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN {_identifier(column_name)} {sql_type}"
+                f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN {sql_identifier(column_name)} {sql_type}"
             )
             added.append(str(column_name))
         return added
@@ -385,7 +382,7 @@ class Warehouse:
             described = _describe(connection, f"SELECT * FROM {read}", [files])
             stray_in_files = any(tuple(row[:2]) == _STRAY_FOLDER_COLUMN for row in described)
             if table in EVENT_TABLES and stray_in_files:  # aggregates have a real `date`
-                stray = _identifier(_STRAY_FOLDER_COLUMN[0])
+                stray = sql_identifier(_STRAY_FOLDER_COLUMN[0])
                 described = [row for row in described if tuple(row[:2]) != _STRAY_FOLDER_COLUMN]
                 select = f"SELECT * EXCLUDE ({stray}) FROM {read}"
             else:
